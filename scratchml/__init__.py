@@ -1,0 +1,3 @@
+"""scratchml: machine learning from first principles."""
+
+__version__ = "0.1.0"

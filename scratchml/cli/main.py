@@ -1,0 +1,45 @@
+"""Entry point of the ``scratchml`` command.
+
+Each system registers its sub-commands from its own module (``register(subparsers)``) and keeps heavy
+imports (torch, matplotlib) inside the handlers, so ``scratchml --help`` stays instant. A handler
+returns normally on success; a ``ScratchMLError`` becomes one line on stderr and exit status 1.
+"""
+
+import argparse
+import importlib
+import sys
+
+from scratchml import __version__
+from scratchml.errors import ScratchMLError
+
+# Modules under scratchml.cli that define ``register(subparsers)``.
+COMMAND_MODULES = ["mnist"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scratchml", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"scratchml {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"scratchml.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ScratchMLError as e:
+        print(f"scratchml: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("scratchml: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `scratchml ... | head` closed the pipe: not an error
+        sys.stderr.close()
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Every dataset scratchml uses: its files, their sha256, and where they come from.
+
+The cache directory (see ``cache.py``) is laid out exactly like this registry:
+``<cache>/<dataset>/<file>``. A file with ``extract_from`` is unpacked from a zip member of another
+file of the same dataset instead of being downloaded on its own.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DataFile:
+    name: str                      # path inside the dataset folder
+    sha256: str
+    url: str | None = None         # public source (None: extracted from another file)
+    extract_from: tuple[str, str] | None = None  # (archive file name, member inside the zip)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    description: str
+    license: str
+    files: tuple[DataFile, ...]
+
+    def file(self, name: str) -> DataFile:
+        for f in self.files:
+            if f.name == name:
+                return f
+        raise KeyError(f"dataset {self.name!r} has no file {name!r}")
+
+
+_MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+_OPUS_TESTSETS = ("https://raw.githubusercontent.com/Helsinki-NLP/OPUS-MT-testsets/"
+                  "ac0f19c0be3cb4e0d9450fcb2d7a9847c4bdd180/testsets/eng-spa/")
+
+DATASETS: dict[str, Dataset] = {d.name: d for d in [
+    Dataset(
+        name="mnist",
+        description="MNIST handwritten digits, 60k train / 10k test, 28x28 uint8 (LeCun et al. 1998)",
+        license="CC BY-SA 3.0",
+        files=tuple(DataFile(name, sha, _MNIST_URL + name) for name, sha in [
+            ("train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+            ("train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+            ("t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+            ("t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+        ]),
+    ),
+    Dataset(
+        name="en-es",
+        description="English-Spanish Tatoeba pairs (manythings.org/anki, 2018-05-13), 118,964 lines",
+        license="CC BY 2.0 FR",
+        files=(
+            DataFile("spa-eng.zip", "0c4fd7825d3d872488d38c157f784e035edab4f2ff0df25a2a208790ecb5b58f",
+                     "https://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"),
+            DataFile("spa.txt", "6ec60e212f812ee3430f7568ea6f33b6fb080e32193c5952e8da0ee8ba45574c",
+                     extract_from=("spa-eng.zip", "spa-eng/spa.txt")),
+        ),
+    ),
+    Dataset(
+        name="en-es-test",
+        description="Tatoeba-test v2020-07-28 eng-spa (10,000) and WMT newstest2013 (3,000)",
+        license="CC BY 2.0 FR (Tatoeba); WMT research use (newstest)",
+        files=tuple(DataFile(name, sha, _OPUS_TESTSETS + name) for name, sha in [
+            ("tatoeba-test-v2020-07-28.eng", "83f4c65736396e017697efeca2d95e2ec2e1a704007a146daa1d7b26a5a4c880"),
+            ("tatoeba-test-v2020-07-28.spa", "3e6178cba19d7cbbf949260ffc482423b7bfb609fd6438b284c7904b1f90bb05"),
+            ("newstest2013.eng", "ace268a1d9724ca76f6d8e5c720ffdc08f01bdce45630ed8b269dc7918e1c16e"),
+            ("newstest2013.spa", "d188693be1ca37a4d3e70bea6edafe6fa9b779b02685fa7ed8d3c51e07b5f9d9"),
+        ]),
+    ),
+]}
