@@ -1,0 +1,78 @@
+"""Save and load a Sequential model as one ``.npz`` file: the weights plus a JSON architecture.
+
+Layout inside the zip: ``architecture`` holds JSON text (a NumPy string array, not a pickle) like
+``{"format": "scratchml.nn.Sequential", "version": 1, "layers": [{"type": "Linear", ...}, ...],
+"meta": {...}}``, and ``layer<i>.<j>`` holds parameter j of layer i. Loading uses
+``allow_pickle=False`` — a model file can never run code — and checks every name and shape, so a
+file that is not ours fails with a ScratchMLError instead of a half-built model.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from scratchml.errors import ScratchMLError
+from scratchml.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from scratchml.nn.dropout import Dropout
+from scratchml.nn.linear import Linear
+from scratchml.nn.sequential import Sequential
+
+FORMAT, VERSION = "scratchml.nn.Sequential", 1
+LAYERS = {cls.__name__: cls for cls in (Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout)}
+
+
+def save(model: Sequential, path: str | Path, meta: dict | None = None) -> None:
+    """Write ``model`` to ``path`` atomically (a temp file renamed into place)."""
+    path = Path(path)
+    arch = {"format": FORMAT, "version": VERSION, "meta": meta or {},
+            "layers": [{"type": type(layer).__name__, **layer.config()} for layer in model.layers]}
+    arrays = {"architecture": np.array(json.dumps(arch))}
+    for i, layer in enumerate(model.layers):
+        for j, p in enumerate(layer.parameters()):
+            arrays[f"layer{i}.{j}"] = p.data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | Path) -> tuple[Sequential, dict]:
+    """Read a model written by ``save``; returns (model, meta)."""
+    path = Path(path)
+    not_ours = f"{path}: not a scratchml model file"
+    try:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ValueError("a bare .npy array, not an .npz archive")
+        with npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise ScratchMLError(f"{path}: no such model file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ScratchMLError(f"{not_ours} ({e})") from None
+    try:
+        arch = json.loads(str(arrays.pop("architecture")))
+        if arch.get("format") != FORMAT or arch.get("version") != VERSION:
+            raise ValueError(f"format {arch.get('format')!r} version {arch.get('version')!r}")
+        layers = [LAYERS[spec.pop("type")](**spec) for spec in arch["layers"]]
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ScratchMLError(f"{not_ours} (bad architecture: {e})") from None
+    for i, layer in enumerate(layers):
+        for j, p in enumerate(layer.parameters()):
+            a = arrays.pop(f"layer{i}.{j}", None)
+            if a is None or a.shape != p.shape or a.dtype.kind != "f":
+                raise ScratchMLError(f"{not_ours} (layer {i} parameter {j}: missing or wrong shape)")
+            p.data = a.copy()
+            p.grad = np.zeros_like(p.data)
+    if arrays:
+        raise ScratchMLError(f"{not_ours} (unexpected arrays {sorted(arrays)})")
+    return Sequential(*layers), arch.get("meta", {})
