@@ -13,7 +13,7 @@ from scratchml import __version__
 from scratchml.errors import ScratchMLError
 
 # Modules under scratchml.cli that define ``register(subparsers)``.
-COMMAND_MODULES = ["mnist"]
+COMMAND_MODULES = ["mnist", "bpe"]
 
 
 def build_parser() -> argparse.ArgumentParser:
