@@ -30,6 +30,7 @@ from scratchml.errors import ScratchMLError
 FORMAT = "scratchml-bpe"
 VERSION = 1
 _CACHE_LIMIT = 500_000  # distinct pre-tokens kept before the cache starts afresh
+_NO_MERGE = 1 << 62
 
 
 class UnknownSpecialToken(ScratchMLError, KeyError):
@@ -117,16 +118,17 @@ class Tokenizer:
     def _bpe(self, word: str) -> list[int]:
         """Merge the bytes of one pre-token, lowest rank first (as the merges were learned)."""
         ids = list(word.encode("utf-8"))
-        ranks, merges = self._ranks, self.merges
+        rank_of, merges = self._ranks.get, self.merges
         while len(ids) > 1:
-            best = min(zip(ids, ids[1:]), key=lambda p: ranks.get(p, 1 << 62))
-            rank = ranks.get(best)
-            if rank is None:
+            ranks = [rank_of(p, _NO_MERGE) for p in zip(ids, ids[1:])]  # rank of each adjacent pair
+            best = min(ranks)
+            if best == _NO_MERGE:
                 break
-            a, b, new = merges[rank]
-            out, j = [], 0
+            new = merges[best][2]
+            j = ranks.index(best)  # merge every occurrence of that pair, left to right
+            out = ids[:j]
             while j < len(ids):
-                if j + 1 < len(ids) and ids[j] == a and ids[j + 1] == b:
+                if j + 1 < len(ids) and ranks[j] == best:  # same rank <=> same pair
                     out.append(new)
                     j += 2
                 else:
@@ -135,30 +137,35 @@ class Tokenizer:
             ids = out
         return ids
 
-    def _encode_ordinary(self, text: str, out: list[int]) -> None:
-        cache = self._cache
+    def _encode_ordinary(self, text: str) -> list[int]:
+        cache, out = self._cache, []
         for w in self._pat.findall(text):
             ids = cache.get(w)
             if ids is None:
                 if len(cache) >= _CACHE_LIMIT:
                     cache.clear()
                 ids = cache[w] = self._bpe(w)
-            out.extend(ids)
+            out += ids
+        return out
 
     def encode(self, text: str, allow_special: bool = True) -> list[int]:
         """Ids of ``text``; special-token strings in it become their ids unless ``allow_special=False``."""
         if not isinstance(text, str):
             raise ScratchMLError(f"encode expects a str, got {type(text).__name__}")
+        special_re = self._special_re if allow_special else None
+        if special_re is None or special_re.search(text) is None:  # the common case, kept fast
+            return self._encode_ordinary(text)
         out: list[int] = []
-        for chunk, special in pieces(text, self._special_re if allow_special else None):
+        for chunk, special in pieces(text, special_re):
             if special:
                 out.append(self.special_tokens[chunk])
             else:
-                self._encode_ordinary(chunk, out)
+                out += self._encode_ordinary(chunk)
         return out
 
     def encode_batch(self, texts: Sequence[str], allow_special: bool = True) -> list[list[int]]:
-        return [self.encode(t, allow_special) for t in texts]
+        encode = self.encode
+        return [encode(t, allow_special) for t in texts]
 
     # ---- decoding -----------------------------------------------------------------------------
 
