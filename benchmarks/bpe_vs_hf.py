@@ -10,8 +10,8 @@ Measures, in one run:
   out of domain) and the Tatoeba test sentences that do not occur in spa.txt (in domain).
 
 HF tokenizers trains and batch-encodes on all cores; tiktoken is timed one text at a time (its
-threaded ``encode_batch`` is slower on short sentences); ours runs on one core (see "cpus" and the load averages in the JSON). The last stdout line is
-the JSON object. Usage: ``python benchmarks/bpe_vs_hf.py [--repeats 3]`` (times: best of repeats).
+threaded ``encode_batch`` is slower on short sentences); ours runs on one core. The machine is
+shared: "cpus" and the load averages go in the JSON. The last stdout line is the JSON object. Usage: ``python benchmarks/bpe_vs_hf.py [--repeats 3]`` (times: best of repeats).
 """
 
 import argparse
