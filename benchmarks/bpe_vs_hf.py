@@ -11,7 +11,9 @@ Measures, in one run:
 
 HF tokenizers trains and batch-encodes on all cores; tiktoken is timed one text at a time (its
 threaded ``encode_batch`` is slower on short sentences); ours runs on one core. The machine is
-shared: "cpus" and the load averages go in the JSON. The last stdout line is the JSON object. Usage: ``python benchmarks/bpe_vs_hf.py [--repeats 3]`` (times: best of repeats).
+shared: "cpus" and the load averages go in the JSON. The last stdout line is the JSON object.
+
+Usage: ``python benchmarks/bpe_vs_hf.py [--repeats 3]`` (each time is the best of the repeats).
 """
 
 import argparse
