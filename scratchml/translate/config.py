@@ -1,0 +1,50 @@
+"""Model configurations of the translator, as dataclasses (one per size)."""
+
+from dataclasses import asdict, dataclass, fields
+
+from scratchml.errors import ScratchMLError
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    vocab_size: int = 10_000   # shared English+Spanish byte-level BPE vocabulary
+    d_model: int = 256         # width of the residual stream
+    n_heads: int = 4
+    n_encoder_layers: int = 3
+    n_decoder_layers: int = 3
+    d_ff: int = 1024           # hidden width of the position-wise feed-forward network
+    dropout: float = 0.1             # on embeddings and on each sub-layer's output (residual dropout)
+    attention_dropout: float = 0.0   # on attention weights (off: costly on CPU, little gain here)
+    max_len: int = 256         # longest sequence (tokens) the positional table covers
+    pad_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+
+    def __post_init__(self):
+        if self.d_model % self.n_heads:
+            raise ScratchMLError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TransformerConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ScratchMLError(f"unknown model config keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+# tiny: unit tests. small: the CPU default. base: Vaswani et al. (2017), Table 3 "base".
+PRESETS: dict[str, dict] = {
+    "tiny": dict(d_model=32, n_heads=2, n_encoder_layers=2, n_decoder_layers=2, d_ff=64, max_len=64),
+    "small": dict(d_model=256, n_heads=4, n_encoder_layers=4, n_decoder_layers=3, d_ff=1024),
+    "base": dict(d_model=512, n_heads=8, n_encoder_layers=6, n_decoder_layers=6, d_ff=2048),
+}
+
+
+def preset(name: str, **overrides) -> TransformerConfig:
+    if name not in PRESETS:
+        raise ScratchMLError(f"unknown model size {name!r}; choose one of {', '.join(PRESETS)}")
+    return TransformerConfig(**{**PRESETS[name], **overrides})

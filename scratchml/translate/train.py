@@ -1,0 +1,339 @@
+"""Training of the translator: data preparation, the optimization loop, validation, checkpoints.
+
+Recipe (Vaswani et al. 2017, section 5, adapted to a laptop CPU):
+- batches of about ``max_tokens`` padded tokens, sentences of similar length together;
+- label-smoothed cross-entropy (epsilon 0.1, section 5.4), summed over the target tokens of the
+  global batch and divided by their number, so that the gradient does not depend on how the batch
+  is split across processes;
+- AdamW (beta2 0.98) with the inverse-square-root schedule: lr = peak * min(s / w, sqrt(w / s));
+- gradient clipping, bf16 autocast on CPU (fp32 master weights);
+- a time budget: training stops after ``minutes`` (or ``max_epochs``), validation loss and BLEU on the
+  held-out split after every epoch, an atomic checkpoint every ``checkpoint_minutes``.
+
+Data parallel: run the same script under ``torchrun --nproc-per-node N``; every process builds the
+same global batches and trains on its slice (PyTorch DDP: gloo on CPU, NCCL on GPU).
+"""
+
+import csv
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from scratchml.bpe import Tokenizer
+from scratchml.errors import ScratchMLError
+from scratchml.translate import checkpoint
+from scratchml.translate.batching import collate, make_batches
+from scratchml.translate.config import TransformerConfig, preset
+from scratchml.translate.corpus import load_pairs, make_splits
+from scratchml.translate.model import Transformer
+from scratchml.translate.translator import Translator
+
+log = logging.getLogger("scratchml.translate")
+SPECIALS = ("<pad>", "<bos>", "<eos>")
+
+
+@dataclass
+class TrainConfig:
+    size: str = "small"              # model preset: tiny | small | base
+    vocab_size: int = 10_000
+    max_tokens: int = 8000           # padded tokens per side in one global batch
+    lr: float = 1e-3                 # peak learning rate, reached after warmup_steps
+    warmup_steps: int = 800
+    label_smoothing: float = 0.1
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    dropout: float = 0.1
+    minutes: float = 80.0            # wall-clock training budget (data preparation not included)
+    max_epochs: int = 1000
+    max_steps: int = 0               # stop after this many optimizer steps (0: no limit)
+    max_sentence_tokens: int = 100   # longer training pairs are skipped
+    bf16: bool = True
+    seed: int = 0
+    checkpoint_minutes: float = 10.0
+    valid_bleu_sentences: int = 1000
+    train_limit: int = 0             # use only the first N training pairs (0: all); for quick tests
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
+
+
+# ---- distributed helpers ------------------------------------------------------------------------
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> bool:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return True
+    return False
+
+
+# ---- data ---------------------------------------------------------------------------------------
+
+@dataclass
+class EncodedData:
+    train_src: list[list[int]]
+    train_tgt: list[list[int]]
+    valid_src: list[list[int]]
+    valid_tgt: list[list[int]]
+    valid_text: list[tuple[str, str]]
+    removed: int
+
+
+def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None) -> tuple[Tokenizer, EncodedData]:
+    """Split the corpus, train the BPE tokenizer on the training split (unless given), encode."""
+    splits = make_splits(load_pairs())
+    train = splits.train[:cfg.train_limit] if cfg.train_limit else splits.train
+    log.info("corpus: %d training pairs, %d validation pairs, %d removed (overlap with test sets)",
+             len(train), len(splits.valid), splits.removed)
+    if tokenizer is None:
+        texts = [en for en, _ in train] + [es for _, es in train]
+        tokenizer = Tokenizer.train(texts, cfg.vocab_size, SPECIALS, progress=_world()[0] == 0)
+    enc = lambda xs: tokenizer.encode_batch(xs, allow_special=False)  # noqa: E731
+    tr_src, tr_tgt = enc([en for en, _ in train]), enc([es for _, es in train])
+    keep = [i for i in range(len(train)) if 0 < len(tr_src[i]) <= cfg.max_sentence_tokens
+            and 0 < len(tr_tgt[i]) <= cfg.max_sentence_tokens]
+    va_src, va_tgt = enc([en for en, _ in splits.valid]), enc([es for _, es in splits.valid])
+    data = EncodedData([tr_src[i] for i in keep], [tr_tgt[i] for i in keep], va_src, va_tgt,
+                       splits.valid, splits.removed)
+    return tokenizer, data
+
+
+# ---- optimizer state <-> safetensors --------------------------------------------------------------
+
+def _pack_state(optimizer: torch.optim.Optimizer, progress: dict) -> dict[str, torch.Tensor]:
+    state = {"rng.torch": torch.get_rng_state()}
+    for i, s in optimizer.state_dict()["state"].items():
+        for key, value in s.items():
+            state[f"opt.{i}.{key}"] = torch.as_tensor(value).clone()
+    state["progress"] = torch.tensor([progress["step"], progress["epoch"], progress["batch"]])
+    return state
+
+
+def _unpack_state(optimizer: torch.optim.Optimizer, state: dict[str, torch.Tensor]) -> None:
+    torch.set_rng_state(state["rng.torch"])
+    sd = optimizer.state_dict()
+    per_param: dict[int, dict] = {}
+    for name, value in state.items():
+        if name.startswith("opt."):
+            _, i, key = name.split(".", 2)
+            per_param.setdefault(int(i), {})[key] = value
+    sd["state"] = per_param
+    optimizer.load_state_dict(sd)
+
+
+# ---- the loop -----------------------------------------------------------------------------------
+
+def inverse_sqrt_lr(step: int, peak: float, warmup: int) -> float:
+    step = max(step, 1)
+    return peak * min(step / warmup, math.sqrt(warmup / step))
+
+
+def batch_loss(model, src, tgt_in, tgt_out, pad_id, smoothing, n_tokens, world, bf16):
+    """Label-smoothed CE summed over this process's tokens, / tokens of the global batch * world
+    (DDP averages gradients over processes, which the * world undoes)."""
+    real = tgt_out != pad_id  # (B, T): project and score only real target tokens
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = model(src, tgt_in, select=real)  # (N, V)
+    loss_sum = F.cross_entropy(logits.float(), tgt_out[real], label_smoothing=smoothing, reduction="sum")
+    return loss_sum / n_tokens * world, loss_sum.detach()
+
+
+@torch.no_grad()
+def validation_loss(model: Transformer, data: EncodedData, cfg: TrainConfig) -> float:
+    """Mean per-token negative log-likelihood (no label smoothing) on the validation split."""
+    model.eval()
+    mc = model.cfg
+    total, count = 0.0, 0
+    lens = [len(s) + 1 for s in data.valid_src]
+    tlens = [len(t) + 1 for t in data.valid_tgt]
+    for idx in make_batches(lens, tlens, cfg.max_tokens, seed=0, epoch=0):
+        src, tgt_in, tgt_out = collate([data.valid_src[i] for i in idx], [data.valid_tgt[i] for i in idx],
+                                       mc.bos_id, mc.eos_id, mc.pad_id)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            logits = model(src, tgt_in)
+        total += F.cross_entropy(logits.float().flatten(0, 1), tgt_out.flatten(),
+                                 ignore_index=mc.pad_id, reduction="sum").item()
+        count += int((tgt_out != mc.pad_id).sum())
+    model.train()
+    return total / max(count, 1)
+
+
+def validation_bleu(model: Transformer, tokenizer: Tokenizer, data: EncodedData, n: int) -> float:
+    """Greedy-decoding BLEU (sacrebleu) on the first ``n`` validation pairs."""
+    import sacrebleu
+
+    model.eval()
+    translator = Translator(model, tokenizer)
+    hyps = translator.translate_ids(data.valid_src[:n], beam=1)
+    model.train()
+    refs = [es for _, es in data.valid_text[:n]]
+    return sacrebleu.corpus_bleu([tokenizer.decode(h, skip_special=True) for h in hyps], [refs]).score
+
+
+def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True) -> dict:
+    """Train (or resume) into ``out``; returns the final metrics. ``out/checkpoint`` is resumable."""
+    out = Path(out)
+    ckpt_dir = out / "checkpoint"
+    rank, world = _world()
+    torch.manual_seed(cfg.seed)
+
+    tokenizer, state, meta = None, None, None
+    if resume:
+        meta = checkpoint.read_meta(ckpt_dir)
+        saved = TrainConfig.from_dict(meta["train"])
+        if (saved.size, saved.vocab_size, saved.seed) != (cfg.size, cfg.vocab_size, cfg.seed):
+            raise ScratchMLError(f"{ckpt_dir} was trained with size={saved.size} vocab={saved.vocab_size} "
+                                 f"seed={saved.seed}; resume with the same settings")
+        _, tokenizer, _ = checkpoint.load_model_dir(ckpt_dir)
+    elif (ckpt_dir / "config.json").exists():
+        raise ScratchMLError(f"{ckpt_dir} already holds a checkpoint: pass --resume to continue it, "
+                             f"or choose another --out")
+    tokenizer, data = prepare_data(cfg, tokenizer)
+    sp = tokenizer.special_tokens
+    mcfg = preset(cfg.size, vocab_size=tokenizer.vocab_size, dropout=cfg.dropout,
+                  pad_id=sp["<pad>"], bos_id=sp["<bos>"], eos_id=sp["<eos>"])
+    model = Transformer(mcfg)
+    if resume:
+        loaded, _, _ = checkpoint.load_model_dir(ckpt_dir, expect=mcfg)
+        model.load_state_dict(loaded.state_dict())
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9, fused=True)
+    prog = {"step": 0, "epoch": 0, "batch": 0, "elapsed": 0.0, "tokens": 0}
+    if resume:
+        state = checkpoint.load_train_state(ckpt_dir)
+        _unpack_state(optimizer, state)
+        prog.update(meta["progress"])
+    ddp_model = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        ddp_model = DistributedDataParallel(model)
+
+    n_params = model.num_parameters()
+    metrics_file = out / "metrics.csv"
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        log.info("model: %s, %.2f M parameters; %d training pairs after length filter",
+                 cfg.size, n_params / 1e6, len(data.train_src))
+        if not resume:
+            with open(metrics_file, "w", newline="") as f:
+                csv.writer(f).writerow(["epoch", "step", "minutes", "train_loss", "valid_nll",
+                                        "valid_bleu", "tokens_per_s", "lr"])
+
+    def save():
+        if rank != 0:
+            return
+        meta_out = {"train": asdict(cfg), "progress": dict(prog), "parameters": n_params,
+                    "removed_test_overlap": data.removed}
+        checkpoint.save_model_dir(ckpt_dir, model, tokenizer, meta_out, _pack_state(optimizer, prog))
+
+    src_lens = [len(s) + 1 for s in data.train_src]
+    tgt_lens = [len(t) + 1 for t in data.train_tgt]
+    model.train()
+    last_save = time.time()
+    run_start = time.time() - prog["elapsed"]
+    stop = False
+    while prog["epoch"] < cfg.max_epochs and not stop:
+        batches = make_batches(src_lens, tgt_lens, cfg.max_tokens, cfg.seed, prog["epoch"])
+        if world > 1:
+            batches = [b for b in batches if len(b) >= world]
+        bar = tqdm(total=len(batches), initial=prog["batch"], disable=not progress or rank != 0,
+                   desc=f"epoch {prog['epoch'] + 1}", unit="batch", dynamic_ncols=True)
+        epoch_loss, epoch_tokens, epoch_start = 0.0, 0, time.time()
+        for b in range(prog["batch"], len(batches)):
+            idx = batches[b]
+            mine = idx[rank::world]
+            src, tgt_in, tgt_out = collate([data.train_src[i] for i in mine], [data.train_tgt[i] for i in mine],
+                                           mcfg.bos_id, mcfg.eos_id, mcfg.pad_id)
+            n_tokens = sum(tgt_lens[i] for i in idx)  # target tokens of the whole global batch
+            lr = inverse_sqrt_lr(prog["step"] + 1, cfg.lr, cfg.warmup_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss, loss_sum = batch_loss(ddp_model, src, tgt_in, tgt_out, mcfg.pad_id, cfg.label_smoothing,
+                                        n_tokens, world, cfg.bf16)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.clip_norm:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+            optimizer.step()
+            prog["step"] += 1
+            prog["batch"] = b + 1
+            prog["tokens"] += n_tokens
+            epoch_loss += loss_sum.item()
+            epoch_tokens += int((tgt_out != mcfg.pad_id).sum())
+            prog["elapsed"] = time.time() - run_start
+            tok_s = epoch_tokens * world / max(time.time() - epoch_start, 1e-9)
+            bar.update(1)
+            bar.set_postfix(loss=f"{epoch_loss / max(epoch_tokens, 1):.3f}", tok_s=f"{tok_s:.0f}",
+                            left=f"{max(cfg.minutes - prog['elapsed'] / 60, 0):.0f}min", refresh=False)
+            if prog["elapsed"] >= cfg.minutes * 60 or (cfg.max_steps and prog["step"] >= cfg.max_steps):
+                stop = True
+                break
+            if time.time() - last_save >= cfg.checkpoint_minutes * 60:
+                save()
+                last_save = time.time()
+        bar.close()
+        if not stop:
+            prog["epoch"] += 1
+            prog["batch"] = 0
+        if rank == 0:
+            v_nll = validation_loss(model, data, cfg)
+            v_bleu = validation_bleu(model, tokenizer, data, cfg.valid_bleu_sentences) \
+                if cfg.valid_bleu_sentences else float("nan")
+            row = [prog["epoch"], prog["step"], round(prog["elapsed"] / 60, 2),
+                   round(epoch_loss / max(epoch_tokens, 1), 4), round(v_nll, 4), round(v_bleu, 2),
+                   round(tok_s), f"{lr:.3g}"]
+            with open(metrics_file, "a", newline="") as f:
+                csv.writer(f).writerow(row)
+            log.info("epoch %d: train loss %.3f, valid NLL %.3f, valid BLEU %.1f, %.0f tokens/s",
+                     prog["epoch"], row[3], v_nll, v_bleu, tok_s)
+            prog["elapsed"] = time.time() - run_start  # validation counts against the budget
+            if stop or prog["epoch"] >= cfg.max_epochs:
+                prog["elapsed_at_end"] = prog["elapsed"]
+            save()
+            last_save = time.time()
+            plot_metrics(metrics_file, out / "training.png")
+        if world > 1:
+            dist.barrier()
+        if prog["elapsed"] >= cfg.minutes * 60:
+            stop = True
+    return {"steps": prog["step"], "epochs": prog["epoch"], "minutes": prog["elapsed"] / 60,
+            "parameters": n_params, "tokens": prog["tokens"]}
+
+
+def plot_metrics(csv_file: Path, png: Path) -> None:
+    """Loss and validation BLEU against training time."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    df = pd.read_csv(csv_file)
+    if df.empty:
+        return
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(df.minutes, df.train_loss, "o-", label="train (label-smoothed CE)")
+    a.plot(df.minutes, df.valid_nll, "o-", label="validation NLL")
+    a.set_xlabel("training minutes"); a.set_ylabel("loss per token"); a.legend(); a.grid(alpha=.3)
+    b.plot(df.minutes, df.valid_bleu, "o-", color="C2")
+    b.set_xlabel("training minutes"); b.set_ylabel("validation BLEU (greedy)"); b.grid(alpha=.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)

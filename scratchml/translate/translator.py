@@ -1,0 +1,114 @@
+"""Text in, text out: tokenization, batching by length, decoding, and input limits."""
+
+import logging
+from pathlib import Path
+
+import regex
+import torch
+
+from scratchml.errors import ScratchMLError
+from scratchml.translate.batching import pad
+from scratchml.translate.checkpoint import load_model_dir
+from scratchml.translate.decode import beam_search, greedy_decode
+
+log = logging.getLogger("scratchml.translate")
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "en-es"
+_SENTENCE_END = regex.compile(r"(?<=[.!?;:])\s+")
+
+
+class Translator:
+    def __init__(self, model, tokenizer, meta: dict | None = None):
+        self.model, self.tokenizer, self.meta = model.eval(), tokenizer, meta or {}
+        self.cfg = model.cfg
+        self.max_source_tokens = self.cfg.max_len - 1  # room for <eos>
+
+    @classmethod
+    def load(cls, path=None) -> "Translator":
+        path = Path(path) if path else DEFAULT_MODEL
+        if not path.exists():
+            hint = " (the shipped model: did the clone include models/?)" if path == DEFAULT_MODEL else ""
+            raise ScratchMLError(f"model directory {path} does not exist{hint}")
+        return cls(*load_model_dir(path))
+
+    # ---- input preparation ----------------------------------------------------------------
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, allow_special=False)  # "<eos>" in user text is just text
+
+    def segment(self, text: str) -> list[list[int]]:
+        """Token ids of ``text`` in pieces the model can take: sentences when the text is too long
+        for one pass, each truncated to ``max_source_tokens`` as a last resort (with a warning)."""
+        ids = self._encode(text)
+        if len(ids) <= self.max_source_tokens:
+            return [ids]
+        log.warning("input of %d tokens is longer than the model's %d: translating it sentence by sentence",
+                    len(ids), self.max_source_tokens)
+        pieces = []
+        for sentence in _SENTENCE_END.split(text):
+            sid = self._encode(sentence)
+            while len(sid) > self.max_source_tokens:  # no sentence boundary: cut into chunks
+                log.warning("a sentence of %d tokens was cut into pieces of %d", len(sid), self.max_source_tokens)
+                pieces.append(sid[:self.max_source_tokens])
+                sid = sid[self.max_source_tokens:]
+            if sid:
+                pieces.append(sid)
+        return pieces
+
+    # ---- decoding -------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def translate_ids(self, sources: list[list[int]], beam: int = 4, max_length: int | None = None,
+                      batch_size: int = 64, alpha: float = 0.6) -> list[list[int]]:
+        """Decode lists of source ids; sorted by length so each batch carries little padding."""
+        if beam < 1:
+            raise ScratchMLError(f"beam must be >= 1, got {beam}")
+        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+        out: list[list[int]] = [[] for _ in sources]
+        for start in range(0, len(order), batch_size):
+            idx = [i for i in order[start:start + batch_size] if sources[i]]
+            if not idx:
+                continue
+            src = pad([sources[i] + [self.cfg.eos_id] for i in idx], self.cfg.pad_id)
+            limit = min(self.cfg.max_len - 1, int(1.5 * src.size(1)) + 10)
+            if max_length is not None:
+                limit = max(1, min(limit, max_length))
+            if beam == 1:
+                hyps = greedy_decode(self.model, src, limit)
+            else:
+                hyps = beam_search(self.model, src, limit, beam=beam, alpha=alpha)
+            for i, h in zip(idx, hyps):
+                out[i] = h
+        return out
+
+    def translate(self, texts: list[str] | str, beam: int = 4, max_length: int | None = None,
+                  batch_size: int = 64) -> list[str] | str:
+        """Spanish for each English text (a str gives a str). Empty input gives empty output."""
+        single = isinstance(texts, str)
+        texts = [texts] if single else list(texts)
+        segments = [self.segment(t) if t.strip() else [] for t in texts]
+        flat = [s for segs in segments for s in segs]
+        hyps = iter(self.translate_ids(flat, beam, max_length, batch_size))
+        outputs = [" ".join(self.tokenizer.decode(next(hyps), skip_special=True).strip() for _ in segs)
+                   for segs in segments]
+        return outputs[0] if single else outputs
+
+    @torch.no_grad()
+    def cross_attention(self, text: str, beam: int = 1):
+        """Source tokens, translated tokens, and cross-attention weights (layers, heads, T, S) of the
+        translation, recomputed with teacher forcing on the decoded output."""
+        if not text.strip():
+            raise ScratchMLError("cannot show attention for an empty sentence")
+        src_ids = self.segment(text)[0]
+        hyp = self.translate_ids([src_ids], beam=beam)[0]
+        src = torch.tensor([src_ids + [self.cfg.eos_id]])
+        tgt_in = torch.tensor([[self.cfg.bos_id] + hyp])
+        self.model.keep_attention_weights(True)
+        try:
+            self.model(src, tgt_in)
+            weights = torch.stack([layer.cross_attn.weights[0] for layer in self.model.decoder])
+        finally:
+            self.model.keep_attention_weights(False)
+        label = lambda i: self.tokenizer.decode([i])  # noqa: E731
+        # Row t of the weights is the query that produced output token t (the last one is </s>).
+        return [label(i) for i in src_ids] + ["</s>"], [label(i) for i in hyp] + ["</s>"], weights.float()
