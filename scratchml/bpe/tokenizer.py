@@ -19,6 +19,7 @@ of ids can cut a character in half), so it never fails on ids in range.
 
 import json
 import os
+from collections import Counter
 import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -54,9 +55,13 @@ class Tokenizer:
         """Build from merges (left id, right id, new id) in rank order; see ``train``/``load``."""
         vocab = [bytes([i]) for i in range(256)]
         id_of = {b: i for i, b in enumerate(vocab)}
+        seen = set()
         for rank, (a, b, new) in enumerate(merges):
             if not (0 <= a < len(vocab) and 0 <= b < len(vocab)):
                 raise ScratchMLError(f"merge {rank} ({a}, {b}) uses an id not defined before it")
+            if (a, b) in seen:
+                raise ScratchMLError(f"merge {rank} ({a}, {b}) appears twice")
+            seen.add((a, b))
             merged = vocab[a] + vocab[b]
             expected = id_of.get(merged, len(vocab))
             if new != expected:
@@ -90,24 +95,25 @@ class Tokenizer:
     def train(cls, texts: Iterable[str], vocab_size: int,
               special_tokens: Sequence[str] = ("<pad>", "<bos>", "<eos>"),
               progress: bool = True, pattern: str = PATTERN) -> "Tokenizer":
-        """Learn ``vocab_size - 256 - len(special_tokens)`` merges from ``texts`` (see train.py).
+        """Learn merges from ``texts`` until there are ``vocab_size`` ids in all (see train.py).
 
         Special-token strings inside the texts are cut out, as ``encode`` does, so no merge spells
         across them. When the corpus runs out of pairs the vocabulary ends up smaller.
         """
+        if isinstance(texts, str):
+            raise ScratchMLError("texts must be an iterable of strings, not one string")
         special_tokens = list(special_tokens)
         if vocab_size < 256 + len(special_tokens):
             raise ScratchMLError(f"vocab_size {vocab_size} is too small: it includes the 256 bytes and "
                                  f"{len(special_tokens)} special tokens, so it must be at least "
                                  f"{256 + len(special_tokens)}")
         tok = cls([], special_tokens, pattern)  # validates the specials and the pattern
-        counts: dict[str, int] = {}
+        counts: Counter[str] = Counter()  # each distinct pre-token once, with its frequency
         findall = tok._pat.findall
         for text in texts:
             for chunk, special in pieces(text, tok._special_re):
                 if not special:
-                    for w in findall(chunk):
-                        counts[w] = counts.get(w, 0) + 1
+                    counts.update(findall(chunk))
         if not counts:
             raise ScratchMLError("cannot train a tokenizer on an empty corpus (no text was given)")
         merges, _ = train_merges(counts, vocab_size - len(special_tokens), progress)
