@@ -1,0 +1,66 @@
+"""Running the app under uvicorn: ``serve(model_dir, host, port, cfg, workers)``.
+
+One worker process holds one model and one batching thread. With ``workers > 1`` uvicorn starts
+that many processes sharing the listening socket; each builds its app through ``app_from_env``
+from the settings passed in an environment variable (spawned processes cannot inherit Python
+objects). On SIGTERM or Ctrl+C uvicorn stops accepting connections, lets the requests in flight
+finish (up to the request timeout), then the app drains its queue and stops its worker.
+"""
+
+import json
+import logging
+import math
+import os
+import sys
+
+from scratchml.serve.config import ServeConfig
+
+ENV = "SCRATCHML_SERVE_SETTINGS"
+
+
+def setup_logging() -> None:
+    """Access and service lines on stderr, with a timestamp; once per process."""
+    logger = logging.getLogger("scratchml.serve")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def build_app(model, cfg: ServeConfig):
+    """Load the model directory (default: the shipped one) and make its app."""
+    from scratchml.serve.app import create_app
+    from scratchml.translate.translator import DEFAULT_MODEL, Translator
+
+    if cfg.threads:
+        import torch
+        torch.set_num_threads(cfg.threads)
+    translator = Translator.load(model)
+    return create_app(translator, cfg, {"path": str(model or DEFAULT_MODEL)})
+
+
+def app_from_env():
+    """The app factory each uvicorn worker process calls when ``workers > 1``."""
+    setup_logging()
+    settings = json.loads(os.environ[ENV])
+    return build_app(settings.pop("model"), ServeConfig.from_dict(settings))
+
+
+def serve(model=None, host: str = "127.0.0.1", port: int = 8000, cfg: ServeConfig | None = None,
+          workers: int = 1) -> None:
+    import uvicorn
+
+    cfg = cfg or ServeConfig()
+    setup_logging()
+    # In-flight requests get their full timeout to finish after a shutdown signal.
+    options = dict(host=host, port=port, access_log=False, timeout_graceful_shutdown=math.ceil(cfg.timeout_s) + 5)
+    if workers > 1:
+        from scratchml.translate.translator import Translator
+
+        Translator.load(model)  # a bad model: one clear error here, not one per worker
+        os.environ[ENV] = json.dumps({"model": str(model) if model else None, **cfg.to_dict()})
+        uvicorn.run("scratchml.serve.server:app_from_env", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(build_app(model, cfg), **options)  # a bad model fails here, before binding the port
