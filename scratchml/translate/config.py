@@ -1,4 +1,4 @@
-"""Model configurations of the translator, as dataclasses (one per size)."""
+"""Model and training configurations of the translator, as dataclasses."""
 
 from dataclasses import asdict, dataclass, fields
 
@@ -48,3 +48,29 @@ def preset(name: str, **overrides) -> TransformerConfig:
     if name not in PRESETS:
         raise ScratchMLError(f"unknown model size {name!r}; choose one of {', '.join(PRESETS)}")
     return TransformerConfig(**{**PRESETS[name], **overrides})
+
+
+@dataclass
+class TrainConfig:
+    size: str = "small"              # model preset: tiny | small | base
+    vocab_size: int = 10_000
+    max_tokens: int = 8000           # padded tokens per side in one global batch
+    lr: float = 1e-3                 # peak learning rate, reached after warmup_steps
+    warmup_steps: int = 800
+    label_smoothing: float = 0.1
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    dropout: float = 0.1
+    minutes: float = 80.0            # wall-clock training budget (data preparation not included)
+    max_epochs: int = 1000
+    max_steps: int = 0               # stop after this many optimizer steps (0: no limit)
+    max_sentence_tokens: int = 100   # longer training pairs are skipped
+    bf16: bool = True
+    seed: int = 0
+    checkpoint_minutes: float = 10.0
+    valid_bleu_sentences: int = 1000
+    train_limit: int = 0             # use only the first N training pairs (0: all); for quick tests
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})

@@ -46,7 +46,9 @@ class SelfAttention(nn.Module):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.n_heads, self.dropout = cfg.n_heads, cfg.attention_dropout
-        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)  # Q, K and V projections fused in one matmul
+        # Q, K and V projections fused in one matmul. No bias: a key bias adds the same amount to
+        # every score of a query, which the softmax ignores (its gradient is exactly zero).
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.weights = None  # last attention weights, kept only when ``keep_weights`` is set
         self.keep_weights = False
@@ -71,8 +73,8 @@ class CrossAttention(nn.Module):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.n_heads, self.dropout = cfg.n_heads, cfg.attention_dropout
-        self.q = nn.Linear(cfg.d_model, cfg.d_model)
-        self.kv = nn.Linear(cfg.d_model, 2 * cfg.d_model)
+        self.q = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.kv = nn.Linear(cfg.d_model, 2 * cfg.d_model, bias=False)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.weights = None
         self.keep_weights = False

@@ -19,7 +19,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -31,39 +31,13 @@ from scratchml.bpe import Tokenizer
 from scratchml.errors import ScratchMLError
 from scratchml.translate import checkpoint
 from scratchml.translate.batching import collate, make_batches
-from scratchml.translate.config import TransformerConfig, preset
-from scratchml.translate.corpus import load_pairs, make_splits
+from scratchml.translate.config import TrainConfig, preset
+from scratchml.translate.corpus import Splits, load_pairs, make_splits
 from scratchml.translate.model import Transformer
 from scratchml.translate.translator import Translator
 
 log = logging.getLogger("scratchml.translate")
 SPECIALS = ("<pad>", "<bos>", "<eos>")
-
-
-@dataclass
-class TrainConfig:
-    size: str = "small"              # model preset: tiny | small | base
-    vocab_size: int = 10_000
-    max_tokens: int = 8000           # padded tokens per side in one global batch
-    lr: float = 1e-3                 # peak learning rate, reached after warmup_steps
-    warmup_steps: int = 800
-    label_smoothing: float = 0.1
-    weight_decay: float = 0.01
-    clip_norm: float = 1.0
-    dropout: float = 0.1
-    minutes: float = 80.0            # wall-clock training budget (data preparation not included)
-    max_epochs: int = 1000
-    max_steps: int = 0               # stop after this many optimizer steps (0: no limit)
-    max_sentence_tokens: int = 100   # longer training pairs are skipped
-    bf16: bool = True
-    seed: int = 0
-    checkpoint_minutes: float = 10.0
-    valid_bleu_sentences: int = 1000
-    train_limit: int = 0             # use only the first N training pairs (0: all); for quick tests
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
 
 
 # ---- distributed helpers ------------------------------------------------------------------------
@@ -94,9 +68,11 @@ class EncodedData:
     removed: int
 
 
-def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None) -> tuple[Tokenizer, EncodedData]:
-    """Split the corpus, train the BPE tokenizer on the training split (unless given), encode."""
-    splits = make_splits(load_pairs())
+def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None,
+                 splits: Splits | None = None) -> tuple[Tokenizer, EncodedData]:
+    """Split the corpus (unless ``splits`` is given), train the BPE tokenizer on the training split
+    (unless ``tokenizer`` is given), and encode both splits."""
+    splits = splits or make_splits(load_pairs())
     train = splits.train[:cfg.train_limit] if cfg.train_limit else splits.train
     log.info("corpus: %d training pairs, %d validation pairs, %d removed (overlap with test sets)",
              len(train), len(splits.valid), splits.removed)
@@ -185,8 +161,10 @@ def validation_bleu(model: Transformer, tokenizer: Tokenizer, data: EncodedData,
     return sacrebleu.corpus_bleu([tokenizer.decode(h, skip_special=True) for h in hyps], [refs]).score
 
 
-def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True) -> dict:
-    """Train (or resume) into ``out``; returns the final metrics. ``out/checkpoint`` is resumable."""
+def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
+          splits: Splits | None = None) -> dict:
+    """Train (or resume) into ``out``; returns a summary with the loss of every step taken.
+    ``out/checkpoint`` is resumable. ``splits`` replaces the English-Spanish corpus (tests)."""
     out = Path(out)
     ckpt_dir = out / "checkpoint"
     rank, world = _world()
@@ -203,7 +181,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True) ->
     elif (ckpt_dir / "config.json").exists():
         raise ScratchMLError(f"{ckpt_dir} already holds a checkpoint: pass --resume to continue it, "
                              f"or choose another --out")
-    tokenizer, data = prepare_data(cfg, tokenizer)
+    tokenizer, data = prepare_data(cfg, tokenizer, splits)
     sp = tokenizer.special_tokens
     mcfg = preset(cfg.size, vocab_size=tokenizer.vocab_size, dropout=cfg.dropout,
                   pad_id=sp["<pad>"], bos_id=sp["<bos>"], eos_id=sp["<eos>"])
@@ -247,6 +225,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True) ->
     src_lens = [len(s) + 1 for s in data.train_src]
     tgt_lens = [len(t) + 1 for t in data.train_tgt]
     model.train()
+    step_losses: list[float] = []
     last_save = time.time()
     run_start = time.time() - prog["elapsed"]
     stop = False
@@ -277,6 +256,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True) ->
             prog["batch"] = b + 1
             prog["tokens"] += n_tokens
             epoch_loss += loss_sum.item()
+            step_losses.append(loss.item() / world)
             epoch_tokens += int((tgt_out != mcfg.pad_id).sum())
             prog["elapsed"] = time.time() - run_start
             tok_s = epoch_tokens * world / max(time.time() - epoch_start, 1e-9)
@@ -302,7 +282,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True) ->
                    round(tok_s), f"{lr:.3g}"]
             with open(metrics_file, "a", newline="") as f:
                 csv.writer(f).writerow(row)
-            log.info("epoch %d: train loss %.3f, valid NLL %.3f, valid BLEU %.1f, %.0f tokens/s",
+            log.info("after epoch %d: train loss %.3f, valid NLL %.3f, valid BLEU %.1f, %.0f tokens/s",
                      prog["epoch"], row[3], v_nll, v_bleu, tok_s)
             prog["elapsed"] = time.time() - run_start  # validation counts against the budget
             if stop or prog["epoch"] >= cfg.max_epochs:
@@ -315,7 +295,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True) ->
         if prog["elapsed"] >= cfg.minutes * 60:
             stop = True
     return {"steps": prog["step"], "epochs": prog["epoch"], "minutes": prog["elapsed"] / 60,
-            "parameters": n_params, "tokens": prog["tokens"]}
+            "parameters": n_params, "tokens": prog["tokens"], "step_losses": step_losses}
 
 
 def plot_metrics(csv_file: Path, png: Path) -> None:

@@ -1,0 +1,161 @@
+"""``scratchml nmt train|eval|attention|export|serve`` and ``scratchml translate``."""
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from scratchml.errors import ScratchMLError
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(format="scratchml: %(message)s", level=logging.INFO, stream=sys.stderr)
+
+
+def _train(args) -> None:
+    from dataclasses import fields
+
+    from scratchml.translate.config import TrainConfig
+    from scratchml.translate.train import init_distributed, train
+
+    _log_to_stderr()
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    init_distributed()
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
+    result = train(cfg, args.out, resume=args.resume)
+    result.pop("step_losses")
+    print(json.dumps(result))
+
+
+def _eval(args) -> None:
+    from scratchml.translate.evaluate import evaluate
+    from scratchml.translate.translator import Translator
+
+    translator = Translator.load(args.model)
+    result = evaluate(translator, args.testset, beam=args.beam, limit=args.limit)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "eval.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
+    print(json.dumps({k: v for k, v in result.items() if k != "hypotheses"}))
+
+
+def _read_stdin_lines() -> list[str]:
+    lines = []
+    for n, raw in enumerate(sys.stdin.buffer, 1):
+        try:
+            lines.append(raw.decode("utf-8").rstrip("\r\n"))
+        except UnicodeDecodeError as e:
+            raise ScratchMLError(f"stdin line {n} is not valid UTF-8 ({e.reason} at byte {e.start})") from None
+    return lines
+
+
+def _translate(args) -> None:
+    from scratchml.translate.translator import Translator
+
+    logging.basicConfig(format="scratchml: warning: %(message)s", level=logging.WARNING, stream=sys.stderr)
+    texts = args.text if args.text else _read_stdin_lines()
+    translator = Translator.load(args.model)
+    for line in translator.translate(texts, beam=args.beam):
+        print(line, flush=False)
+
+
+def _attention(args) -> None:
+    from scratchml.translate.plots import plot_attention
+    from scratchml.translate.translator import Translator
+
+    translator = Translator.load(args.model)
+    src, tgt, weights = translator.cross_attention(args.sentence, beam=args.beam)
+    plot_attention(src, tgt, weights, Path(args.out))
+    print(translator.translate(args.sentence, beam=args.beam))
+    print(f"attention heatmaps written to {args.out}", file=sys.stderr)
+
+
+def _export(args) -> None:
+    from scratchml.translate.checkpoint import load_model_dir, save_model_dir
+
+    model, tokenizer, meta = load_model_dir(args.checkpoint)
+    meta = {k: v for k, v in meta.items() if k != "model"}
+    save_model_dir(args.out, model, tokenizer, meta, half=True)
+    print(f"wrote {args.out} (float16 weights, {model.num_parameters() / 1e6:.2f} M parameters)")
+
+
+def _serve(args) -> None:
+    from scratchml.serve.config import ServeConfig
+    from scratchml.serve.server import serve
+
+    cfg = ServeConfig(max_chars=args.max_chars, max_texts=args.max_texts, batching=args.batching,
+                      max_batch_texts=args.max_batch_texts, max_wait_ms=args.max_wait_ms,
+                      queue_size=args.queue_size, timeout_s=args.timeout, threads=args.threads)
+    serve(args.model, args.host, args.port, cfg, workers=args.workers)
+
+
+def register(sub) -> None:
+    from scratchml.translate.config import TrainConfig
+
+    d = TrainConfig()
+    nmt = sub.add_parser("nmt", help="English->Spanish Transformer: train, evaluate, inspect")
+    nsub = nmt.add_subparsers(dest="nmt_command", required=True, metavar="COMMAND")
+
+    t = nsub.add_parser("train", help="train the translator (default: the 80-minute CPU recipe)")
+    t.add_argument("--out", default="runs/nmt", help="output folder (checkpoint/, metrics.csv, training.png)")
+    t.add_argument("--resume", action="store_true", help="continue OUT/checkpoint exactly where it stopped")
+    t.add_argument("--size", default=d.size, choices=["tiny", "small", "base"])
+    t.add_argument("--minutes", type=float, default=d.minutes, help="training time budget")
+    t.add_argument("--max-epochs", type=int, default=d.max_epochs)
+    t.add_argument("--max-steps", type=int, default=d.max_steps)
+    t.add_argument("--max-tokens", type=int, default=d.max_tokens, help="padded tokens per batch")
+    t.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
+    t.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
+    t.add_argument("--dropout", type=float, default=d.dropout)
+    t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
+    t.add_argument("--valid-bleu-sentences", type=int, default=d.valid_bleu_sentences)
+    t.add_argument("--train-limit", type=int, default=d.train_limit, help="use only N training pairs")
+    t.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32")
+    t.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
+    t.set_defaults(func=_train)
+
+    e = nsub.add_parser("eval", help="BLEU/chrF on a test set; writes OUT/eval.json")
+    e.add_argument("--model", default=None, help="model directory (default: the shipped models/en-es)")
+    e.add_argument("--testset", default="tatoeba", choices=["tatoeba", "newstest2013"])
+    e.add_argument("--beam", type=int, default=4)
+    e.add_argument("--limit", type=int, default=0, help="only the first N sentences")
+    e.add_argument("--out", default="runs/eval")
+    e.set_defaults(func=_eval)
+
+    a = nsub.add_parser("attention", help="plot cross-attention heatmaps for one sentence")
+    a.add_argument("sentence")
+    a.add_argument("--model", default=None)
+    a.add_argument("--beam", type=int, default=1)
+    a.add_argument("--out", default="attention.png")
+    a.set_defaults(func=_attention)
+
+    x = nsub.add_parser("export", help="write a float16 model directory from a training checkpoint")
+    x.add_argument("checkpoint")
+    x.add_argument("--out", required=True)
+    x.set_defaults(func=_export)
+
+    s = nsub.add_parser("serve", help="HTTP API (/v1/translate) and web page with dynamic batching")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--model", default=None, help="model directory (default: the shipped models/en-es)")
+    s.add_argument("--workers", type=int, default=1, help="processes, each with its own model copy")
+    s.add_argument("--threads", type=int, default=0, help="torch threads per process (0: PyTorch's default)")
+    s.add_argument("--no-batching", dest="batching", action="store_false", help="decode each request alone")
+    s.add_argument("--max-batch-texts", type=int, default=64, help="texts decoded together at most")
+    s.add_argument("--max-wait-ms", type=float, default=5.0, help="batching window of an idle worker")
+    s.add_argument("--queue-size", type=int, default=64, help="waiting requests before 503")
+    s.add_argument("--timeout", type=float, default=30.0, help="seconds per request before 504")
+    s.add_argument("--max-chars", type=int, default=1000, help="characters per text")
+    s.add_argument("--max-texts", type=int, default=32, help="texts per request")
+    s.set_defaults(func=_serve)
+
+    tr = sub.add_parser("translate", help="translate English to Spanish (arguments, or stdin lines)")
+    tr.add_argument("text", nargs="*", help="sentences; without any, each line of stdin")
+    tr.add_argument("--model", default=None, help="model directory (default: the shipped models/en-es)")
+    tr.add_argument("--beam", type=int, default=4)
+    tr.set_defaults(func=_translate)

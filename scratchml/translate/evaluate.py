@@ -1,0 +1,28 @@
+"""Scoring translations with sacrebleu (BLEU and chrF on detokenized, case-sensitive text)."""
+
+import time
+
+import sacrebleu
+
+from scratchml.translate.corpus import load_testset
+from scratchml.translate.translator import Translator
+
+
+def evaluate(translator: Translator, testset: str, beam: int = 4, limit: int = 0,
+             batch_size: int = 64) -> dict:
+    """Translate a test set and score it; ``limit`` > 0 keeps only its first sentences."""
+    sources, references = load_testset(testset)
+    if limit:
+        sources, references = sources[:limit], references[:limit]
+    start = time.time()
+    hypotheses = translator.translate(sources, beam=beam, batch_size=batch_size)
+    seconds = time.time() - start
+    bleu = sacrebleu.corpus_bleu(hypotheses, [references])
+    chrf = sacrebleu.corpus_chrf(hypotheses, [references])
+    return {
+        "testset": testset, "sentences": len(sources), "beam": beam,
+        "bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2),
+        "bleu_signature": str(sacrebleu.BLEU().get_signature()),
+        "seconds": round(seconds, 1), "sentences_per_s": round(len(sources) / seconds, 1),
+        "hypotheses": hypotheses,
+    }

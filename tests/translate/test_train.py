@@ -1,0 +1,93 @@
+"""Training: memorizing a tiny corpus, exact resume, checkpoints, and data parallelism."""
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from scratchml.errors import ScratchMLError
+from scratchml.translate.checkpoint import load_model_dir, save_model_dir
+from scratchml.translate.train import train
+from scratchml.translate.translator import Translator
+from tests.translate.conftest import toy_config
+
+
+def test_tiny_model_memorizes_tiny_corpus(tmp_path, toy_splits):
+    pairs = toy_splits.train[:8]
+    # 100 copies per epoch: many steps between the per-epoch validation, checkpoint and plot.
+    splits = type(toy_splits)(train=pairs * 100, valid=pairs, removed=0)
+    train(toy_config(max_steps=300, max_tokens=400, lr=5e-3, warmup_steps=20), tmp_path, splits=splits,
+          progress=False)
+    translator = Translator(*load_model_dir(tmp_path / "checkpoint"))
+    assert translator.translate([en for en, _ in pairs], beam=1) == [es for _, es in pairs]
+
+
+def test_resume_gives_identical_losses(tmp_path, toy_splits):
+    cfg = toy_config(dropout=0.2, max_steps=8)  # dropout on: the RNG state must be restored too
+    straight = train(cfg, tmp_path / "a", splits=toy_splits, progress=False)["step_losses"]
+    first = train(toy_config(dropout=0.2, max_steps=3), tmp_path / "b", splits=toy_splits,
+                  progress=False)["step_losses"]
+    rest = train(cfg, tmp_path / "b", resume=True, splits=toy_splits, progress=False)["step_losses"]
+    assert first + rest == straight
+
+
+def test_refuses_to_overwrite_a_checkpoint_without_resume(tmp_path, toy_splits):
+    train(toy_config(max_steps=1), tmp_path, splits=toy_splits, progress=False)
+    with pytest.raises(ScratchMLError, match="--resume"):
+        train(toy_config(max_steps=1), tmp_path, splits=toy_splits, progress=False)
+
+
+def test_checkpoint_round_trip_and_float16_export(tmp_path, toy_splits):
+    train(toy_config(max_steps=2), tmp_path, splits=toy_splits, progress=False)
+    model, tok, meta = load_model_dir(tmp_path / "checkpoint")
+    save_model_dir(tmp_path / "again", model, tok, {"train": meta["train"]})
+    save_model_dir(tmp_path / "half", model, tok, {"train": meta["train"]}, half=True)
+    again, _, _ = load_model_dir(tmp_path / "again")
+    half, _, _ = load_model_dir(tmp_path / "half")
+    src, tgt = torch.randint(0, 297, (2, 5)), torch.randint(0, 297, (2, 4))
+    assert torch.equal(model(src, tgt), again(src, tgt))
+    assert torch.allclose(model(src, tgt), half(src, tgt), atol=2e-2)
+    assert (tmp_path / "half" / "model.safetensors").stat().st_size < (tmp_path / "again" / "model.safetensors").stat().st_size
+
+
+def test_broken_checkpoints_give_clear_errors(tmp_path, toy_splits):
+    train(toy_config(max_steps=1), tmp_path, splits=toy_splits, progress=False)
+    ckpt = tmp_path / "checkpoint"
+    with pytest.raises(ScratchMLError, match="another model config"):
+        load_model_dir(ckpt, expect=load_model_dir(ckpt)[0].cfg.__class__(vocab_size=300))
+    (ckpt / "model.safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(ScratchMLError, match="corrupt"):
+        load_model_dir(ckpt)
+    (ckpt / "config.json").write_text("{not json")
+    with pytest.raises(ScratchMLError, match="corrupt"):
+        load_model_dir(ckpt)
+    with pytest.raises(ScratchMLError, match="not a model directory"):
+        load_model_dir(tmp_path)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, out, splits):
+    import torch.distributed as dist
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        train(toy_config(max_steps=4), out, splits=splits, progress=False)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_process_ddp_equals_one_process(tmp_path, toy_splits):
+    train(toy_config(max_steps=4), tmp_path / "single", splits=toy_splits, progress=False)
+    mp.spawn(_ddp_worker, args=(2, _free_port(), tmp_path / "ddp", toy_splits), nprocs=2, join=True)
+    single, _, _ = load_model_dir(tmp_path / "single" / "checkpoint")
+    ddp, _, _ = load_model_dir(tmp_path / "ddp" / "checkpoint")
+    for (name, a), (_, b) in zip(single.state_dict().items(), ddp.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-5), name
