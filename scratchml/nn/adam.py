@@ -33,7 +33,7 @@ class Adam(Optimizer):
         self.beta1, self.beta2 = betas
         self.eps = eps
         self.t = 0
-        for p, state in zip(self.params, self.state):
+        for p, state in zip(self.chunks, self.state):
             state["m"], state["v"] = np.zeros_like(p.data), np.zeros_like(p.data)
 
     def step(self):

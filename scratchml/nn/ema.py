@@ -12,6 +12,7 @@ and save with the averaged weights: ``ema.copy_to(model)``.
 
 import numpy as np
 
+from scratchml.nn import parallel
 from scratchml.nn.sequential import Sequential
 
 
@@ -20,15 +21,20 @@ class EMA:
         self.decay = decay
         self.flat = model.flat.data
         self.average = self.flat.copy()
-        self.tmp = np.empty_like(self.flat)
+        tmp = np.empty_like(self.flat)
+        self._jobs = [(self.flat[s], self.average[s], tmp[s]) for s in parallel.split(self.flat.size)]
         self.t = 0
 
     def update(self) -> None:
         d = min(self.decay, (1 + self.t) / (10 + self.t))
         self.t += 1
-        np.subtract(self.flat, self.average, out=self.tmp)  # θ̄ ← θ̄ + (1 − d)(θ − θ̄)
-        self.tmp *= 1 - d
-        self.average += self.tmp
+
+        def blend(job):                                     # θ̄ ← θ̄ + (1 − d)(θ − θ̄)
+            live, average, tmp = job
+            np.subtract(live, average, out=tmp)
+            tmp *= 1 - d
+            average += tmp
+        parallel.run(blend, self._jobs)
 
     def copy_to(self, model: Sequential) -> None:
         model.flat.data[...] = self.average

@@ -1,9 +1,15 @@
-"""What every optimizer shares: a list of parameters, a learning rate, per-parameter state."""
+"""What every optimizer shares: a list of parameters, a learning rate, per-parameter state.
+
+Each parameter is cut into chunks (views, see parallel.py) that are updated independently — by
+``update``, which sees one chunk at a time and its own slice of the state.
+"""
 
 from abc import ABC, abstractmethod
 
 import numpy as np
 
+from scratchml.errors import ScratchMLError
+from scratchml.nn import parallel
 from scratchml.nn.parameter import Parameter
 
 
@@ -12,12 +18,16 @@ class Optimizer(ABC):
         self.params = list(params)
         self.lr = lr                 # a schedule may change it before each step
         self.weight_decay = weight_decay
-        self.state = [{"tmp": np.empty_like(p.data)} for p in self.params]
+        if not all(p.data.flags.c_contiguous and p.grad.flags.c_contiguous for p in self.params):
+            raise ScratchMLError("optimizer parameters must be C-contiguous arrays")
+        self.chunks = [Parameter(p.data.reshape(-1)[s], p.decay, p.grad.reshape(-1)[s])
+                       for p in self.params for s in parallel.split(p.size)]
+        self.state = [{"tmp": np.empty_like(c.data)} for c in self.chunks]
+        self._jobs = list(zip(self.chunks, self.state))
 
     def step(self) -> None:
         """Apply one update from the gradients the last backward pass wrote (may modify them)."""
-        for p, state in zip(self.params, self.state):
-            self.update(p, state)
+        parallel.run(lambda job: self.update(*job), self._jobs)
 
     @abstractmethod
     def update(self, p: Parameter, state: dict) -> None:

@@ -25,7 +25,7 @@ class SGD(Optimizer):
             raise ScratchMLError("Nesterov momentum needs momentum > 0")
         super().__init__(params, lr, weight_decay)
         self.momentum, self.nesterov = momentum, nesterov
-        for p, state in zip(self.params, self.state):
+        for p, state in zip(self.chunks, self.state):
             if momentum:
                 state["velocity"] = np.zeros_like(p.data)
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from scratchml import nn
+from scratchml.nn import parallel
 from scratchml.errors import ScratchMLError
 
 
@@ -64,7 +65,8 @@ def test_same_seed_same_result():
     np.testing.assert_array_equal(*runs)
 
 
-def test_ema_follows_its_recurrence():
+def test_ema_follows_its_recurrence(monkeypatch):
+    monkeypatch.setattr(parallel, "CHUNK", 5)              # many chunks, blended on two threads
     model = mlp(sizes=(2, 3, 3, 2))
     ema = nn.EMA(model, decay=0.9)
     expected = model.flat.data.astype(np.float64)
