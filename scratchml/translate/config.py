@@ -54,9 +54,9 @@ def preset(name: str, **overrides) -> TransformerConfig:
 class TrainConfig:
     size: str = "small"              # model preset: tiny | small | base
     vocab_size: int = 10_000
-    max_tokens: int = 8000           # padded tokens per side in one global batch
+    max_tokens: int = 4000           # padded tokens per side in one global batch
     lr: float = 1e-3                 # peak learning rate, reached after warmup_steps
-    warmup_steps: int = 800
+    warmup_steps: int = 400
     label_smoothing: float = 0.1
     weight_decay: float = 0.01
     clip_norm: float = 1.0
@@ -68,7 +68,7 @@ class TrainConfig:
     bf16: bool = True
     seed: int = 0
     checkpoint_minutes: float = 10.0
-    valid_bleu_sentences: int = 1000
+    valid_bleu_sentences: int = 500
     train_limit: int = 0             # use only the first N training pairs (0: all); for quick tests
 
     @classmethod
