@@ -7,17 +7,18 @@ returns normally on success; a ``ScratchMLError`` becomes one line on stderr and
 
 import argparse
 import importlib
+import logging
 import sys
 
 from scratchml import __version__
 from scratchml.errors import ScratchMLError
 
 # Modules under scratchml.cli that define ``register(subparsers)``.
-COMMAND_MODULES = ["mnist", "bpe"]
+COMMAND_MODULES = ["mnist", "bpe", "nmt"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scratchml", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="scratchml", description="Machine learning from first principles.")
     parser.add_argument("--version", action="version", version=f"scratchml {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -25,8 +26,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.Handler):
+    """Log records of the ``scratchml`` loggers as ``scratchml: [warning: ]message`` on stderr
+    (looked up at each record, so redirected or captured stderr is honoured)."""
+
+    def emit(self, record):
+        prefix = "scratchml: " + ("" if record.levelno < logging.WARNING else "warning: ")
+        print(prefix + record.getMessage(), file=sys.stderr)
+
+
+def _setup_logging() -> None:
+    logger = logging.getLogger("scratchml")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _setup_logging()
     try:
         args.func(args)
     except ScratchMLError as e:

@@ -2,15 +2,10 @@
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
 from scratchml.errors import ScratchMLError
-
-
-def _log_to_stderr() -> None:
-    logging.basicConfig(format="scratchml: %(message)s", level=logging.INFO, stream=sys.stderr)
 
 
 def _train(args) -> None:
@@ -19,7 +14,6 @@ def _train(args) -> None:
     from scratchml.translate.config import TrainConfig
     from scratchml.translate.train import init_distributed, train
 
-    _log_to_stderr()
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
@@ -55,8 +49,9 @@ def _read_stdin_lines() -> list[str]:
 def _translate(args) -> None:
     from scratchml.translate.translator import Translator
 
-    logging.basicConfig(format="scratchml: warning: %(message)s", level=logging.WARNING, stream=sys.stderr)
     texts = args.text if args.text else _read_stdin_lines()
+    if not any(t.strip() for t in texts):
+        raise ScratchMLError("nothing to translate: the text is empty")
     translator = Translator.load(args.model)
     for line in translator.translate(texts, beam=args.beam):
         print(line, flush=False)
@@ -88,7 +83,8 @@ def _serve(args) -> None:
 
     cfg = ServeConfig(max_chars=args.max_chars, max_texts=args.max_texts, batching=args.batching,
                       max_batch_texts=args.max_batch_texts, max_wait_ms=args.max_wait_ms,
-                      queue_size=args.queue_size, timeout_s=args.timeout, threads=args.threads)
+                      decode_chunk=args.decode_chunk, queue_size=args.queue_size, timeout_s=args.timeout,
+                      threads=args.threads)
     serve(args.model, args.host, args.port, cfg, workers=args.workers)
 
 
@@ -148,6 +144,7 @@ def register(sub) -> None:
     s.add_argument("--no-batching", dest="batching", action="store_false", help="decode each request alone")
     s.add_argument("--max-batch-texts", type=int, default=64, help="texts decoded together at most")
     s.add_argument("--max-wait-ms", type=float, default=5.0, help="batching window of an idle worker")
+    s.add_argument("--decode-chunk", type=int, default=16, help="texts per decoding call, sorted by length")
     s.add_argument("--queue-size", type=int, default=64, help="waiting requests before 503")
     s.add_argument("--timeout", type=float, default=30.0, help="seconds per request before 504")
     s.add_argument("--max-chars", type=int, default=1000, help="characters per text")
