@@ -67,7 +67,8 @@ def _body_schema(model) -> dict:
 def create_app(translator, cfg: ServeConfig | None = None, model_info: dict | None = None) -> FastAPI:
     """An app serving ``translator`` (a scratchml.translate.Translator) with the limits of ``cfg``."""
     cfg = cfg or ServeConfig()
-    batcher = Batcher(translator, cfg.max_batch_texts, cfg.max_wait_ms, cfg.queue_size, cfg.batching)
+    batcher = Batcher(translator, cfg.max_batch_texts, cfg.max_wait_ms, cfg.queue_size, cfg.batching,
+                      cfg.decode_chunk)
     TranslateRequest, AttentionRequest = request_models(cfg, translator.cfg.max_len - 1)
     info = {"parameters": translator.model.num_parameters(), "config": translator.cfg.to_dict(), **(model_info or {})}
     page = (resources.files("scratchml.serve") / "page.html").read_text(encoding="utf-8")
@@ -190,7 +191,7 @@ def create_app(translator, cfg: ServeConfig | None = None, model_info: dict | No
     async def healthz():
         body = {"status": "ok" if batcher.running else "unavailable", "version": __version__, "model": info,
                 "batching": {"enabled": cfg.batching, "max_batch_texts": batcher.max_batch_texts,
-                             "max_wait_ms": cfg.max_wait_ms},
+                             "max_wait_ms": cfg.max_wait_ms, "decode_chunk": cfg.decode_chunk},
                 "queue": {"waiting": batcher.queue.qsize(), "capacity": cfg.queue_size, "batches": batcher.batches,
                           "requests": batcher.requests, "texts": batcher.texts}}
         return JSONResponse(body, status_code=200 if batcher.running else 503)

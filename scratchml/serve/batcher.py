@@ -9,6 +9,11 @@ more when the queue runs dry — up to ``max_batch_texts`` texts, and decodes th
 decoded, so batches grow with the load and the window costs latency only when the server is idle.
 This is the scheme of serving systems such as NVIDIA Triton's dynamic batcher and TF Serving.
 
+A decoding batch runs until its longest sentence is done, and on a CPU a step of many rows is no
+longer free (measured: beam 4, 32 sentences in one batch were slower than in two), so the
+translator decodes the batch sorted by length in even chunks of at most ``decode_chunk`` texts:
+short sentences are not padded to the longest one of the batch.
+
 The queue is bounded: a full queue rejects the request at once (the app answers 503 with
 ``Retry-After``) instead of letting memory and latency grow without limit. A request whose caller
 gave up (timeout) is dropped when the worker reaches it, so it costs no decoding.
@@ -18,6 +23,7 @@ calls that change its state (recording attention weights) go through ``call``.
 """
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -60,8 +66,9 @@ _STOP = object()
 
 class Batcher:
     def __init__(self, translator, max_batch_texts: int = 64, max_wait_ms: float = 5.0,
-                 queue_size: int = 64, batching: bool = True):
+                 queue_size: int = 64, batching: bool = True, decode_chunk: int = 16):
         self.translator = translator
+        self.decode_chunk = decode_chunk
         self.max_batch_texts = max_batch_texts if batching else 1
         self.max_wait = max_wait_ms / 1000 if batching else 0.0
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -162,10 +169,10 @@ class Batcher:
             groups.setdefault((job.beam, job.max_length), []).append(job)
         for (beam, max_length), jobs in groups.items():
             texts = [t for job in jobs for t in job.texts]
+            chunk = math.ceil(len(texts) / math.ceil(len(texts) / self.decode_chunk))  # 17 -> 9 + 8, not 16 + 1
             start = time.perf_counter()
             try:
-                out = self.translator.translate(texts, beam=beam, max_length=max_length,
-                                                batch_size=max(len(texts), 1))
+                out = self.translator.translate(texts, beam=beam, max_length=max_length, batch_size=chunk)
             except Exception as e:
                 log.exception("decoding a batch of %d texts failed", len(texts))
                 for job in jobs:

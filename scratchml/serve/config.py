@@ -15,13 +15,14 @@ class ServeConfig:
     batching: bool = True          # False: every request is decoded on its own (the baseline)
     max_batch_texts: int = 64      # texts decoded together at most
     max_wait_ms: float = 5.0       # how long an idle worker waits for more requests to join a batch
+    decode_chunk: int = 16         # a batch is decoded sorted by length, in chunks of at most this many texts
     queue_size: int = 64           # requests waiting at most; one more gets 503 + Retry-After
     timeout_s: float = 30.0        # per request, queueing included; then 504
     threads: int = 0               # torch intra-op threads per worker process (0: PyTorch's default)
 
     def __post_init__(self):
         for f in ("max_chars", "max_texts", "max_beam", "default_beam", "attention_max_chars",
-                  "max_batch_texts", "queue_size"):
+                  "max_batch_texts", "decode_chunk", "queue_size"):
             if getattr(self, f) < 1:
                 raise ScratchMLError(f"{f} must be >= 1, got {getattr(self, f)}")
         if not 1 <= self.default_beam <= self.max_beam:

@@ -25,7 +25,7 @@ def request_models(cfg: ServeConfig, longest_output: int) -> tuple[type[BaseMode
         model_config = ConfigDict(strict=True, extra="forbid")
         text: Text | None = Field(None, description=f"one English text, at most {cfg.max_chars} characters")
         texts: list[Text] | None = Field(None, max_length=cfg.max_texts,
-                                         description=f"up to {cfg.max_texts} texts of at most {cfg.max_chars} characters")
+                                         description=f"up to {cfg.max_texts} texts of at most {cfg.max_chars} chars")
         beam: int = Field(cfg.default_beam, ge=1, le=cfg.max_beam, description="beam width (1: greedy)")
         max_length: int | None = Field(None, ge=1, le=longest_output,
                                        description="most output tokens per sentence (default: from the input length)")
