@@ -71,10 +71,12 @@ def _attention(args) -> None:
 def _export(args) -> None:
     from scratchml.translate.checkpoint import load_model_dir, save_model_dir
 
+    from scratchml.translate.card import write_card
+
     model, tokenizer, meta = load_model_dir(args.checkpoint)
-    meta = {k: v for k, v in meta.items() if k != "model"}
-    save_model_dir(args.out, model, tokenizer, meta, half=True)
-    print(f"wrote {args.out} (float16 weights, {model.num_parameters() / 1e6:.2f} M parameters)")
+    save_model_dir(args.out, model, tokenizer, {k: v for k, v in meta.items() if k != "model"}, half=True)
+    write_card(Path(args.out) / "README.md", meta, model.num_parameters(), args.eval or [])
+    print(f"wrote {args.out} (float16 weights, {model.num_parameters() / 1e6:.2f} M parameters, model card)")
 
 
 def _serve(args) -> None:
@@ -133,6 +135,7 @@ def register(sub) -> None:
     x = nsub.add_parser("export", help="write a float16 model directory from a training checkpoint")
     x.add_argument("checkpoint")
     x.add_argument("--out", required=True)
+    x.add_argument("--eval", action="append", help="eval.json files whose scores go into the model card")
     x.set_defaults(func=_export)
 
     s = nsub.add_parser("serve", help="HTTP API (/v1/translate) and web page with dynamic batching")

@@ -11,11 +11,13 @@ from scratchml.translate.model import Transformer
 
 
 def _reorder(cache: list[dict], index: torch.Tensor) -> None:
-    """Keep the cache rows of the hypotheses that survive a beam step (rows ``index``)."""
+    """Keep the self-attention cache rows of the hypotheses that survive a beam step (``index``).
+    The cross-attention cache needs no reordering: all rows of one sentence hold the same encoder
+    output, and a hypothesis never moves to another sentence's rows."""
     for layer in cache:
-        for part in layer.values():
-            for key in part:
-                part[key] = part[key].index_select(0, index)
+        part = layer["self"]
+        for key in part:
+            part[key] = part[key].index_select(0, index)
 
 
 @torch.no_grad()

@@ -17,9 +17,19 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "en-es"
 _SENTENCE_END = regex.compile(r"(?<=[.!?;:])\s+")
 
 
+def _fast_bf16() -> bool:
+    """True where the CPU computes bfloat16 natively (AVX512-BF16 / AMX); elsewhere it is emulated
+    and slower than float32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 class Translator:
-    def __init__(self, model, tokenizer, meta: dict | None = None):
+    def __init__(self, model, tokenizer, meta: dict | None = None, bf16: bool | None = None):
         self.model, self.tokenizer, self.meta = model.eval(), tokenizer, meta or {}
+        self.bf16 = _fast_bf16() if bf16 is None else bf16  # decode in bfloat16 where it is fast
         self.cfg = model.cfg
         self.max_source_tokens = self.cfg.max_len - 1  # room for <eos>
 
@@ -73,10 +83,11 @@ class Translator:
             limit = min(self.cfg.max_len - 1, int(1.5 * src.size(1)) + 10)
             if max_length is not None:
                 limit = max(1, min(limit, max_length))
-            if beam == 1:
-                hyps = greedy_decode(self.model, src, limit)
-            else:
-                hyps = beam_search(self.model, src, limit, beam=beam, alpha=alpha)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                if beam == 1:
+                    hyps = greedy_decode(self.model, src, limit)
+                else:
+                    hyps = beam_search(self.model, src, limit, beam=beam, alpha=alpha)
             for i, h in zip(idx, hyps):
                 out[i] = h
         return out

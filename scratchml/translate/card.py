@@ -1,0 +1,56 @@
+"""The model card (README.md) of an exported translator, written from its own metadata."""
+
+import json
+import platform
+from pathlib import Path
+
+from scratchml.data.registry import DATASETS
+
+
+def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
+    train, prog, model = meta.get("train", {}), meta.get("progress", {}), meta.get("model", {})
+    minutes = prog.get("elapsed", 0) / 60
+    tokens = prog.get("tokens", 0)
+    lines = [
+        "# scratchml English→Spanish Transformer",
+        "",
+        "An encoder-decoder Transformer written from scratch in `scratchml.translate` (attention, masks,",
+        "positional encodings, beam search are our code; PyTorch supplies tensors and autograd).",
+        "",
+        "## Model",
+        f"- {parameters:,} parameters; d_model {model.get('d_model')}, {model.get('n_heads')} heads, "
+        f"{model.get('n_encoder_layers')} encoder + {model.get('n_decoder_layers')} decoder layers (pre-LN), "
+        f"FFN {model.get('d_ff')}, shared 10k byte-level BPE embedding tied to the output layer.",
+        "- Weights stored as float16 safetensors; the tokenizer is `tokenizer.json` (scratchml BPE).",
+        "",
+        "## Training",
+        f"- Command: `scratchml nmt train` with {json.dumps(train)} "
+        "(the defaults of `scratchml nmt train`, unless listed differently), then "
+        "`scratchml nmt export runs/nmt/checkpoint --out models/en-es`.",
+        f"- {prog.get('step', 0):,} optimizer steps, {prog.get('epoch', 0)} full epochs, {minutes:.1f} minutes of "
+        f"training, {tokens:,} target tokens ({tokens / max(prog.get('elapsed', 1), 1):.0f} target tokens/s).",
+        f"- Hardware: {platform.machine()} CPU, 2 cores, no GPU (shared with other jobs during the run).",
+        f"- Data: en-es/spa.txt (Tatoeba via manythings.org, CC-BY 2.0), with {meta.get('removed_test_overlap', '?'):,} "
+        "pairs removed because their English or Spanish side (normalized) occurs in a test set; 2 % of the "
+        "English sentences held out for validation.",
+        "- Checksums (sha256): " + ", ".join(
+            f"`{f.name}` {f.sha256[:16]}…" for name in ("en-es", "en-es-test") for f in DATASETS[name].files
+            if not f.name.endswith(".zip")),
+        "",
+        "## Quality",
+        "sacrebleu, detokenized, case-sensitive (signature in eval.json):",
+        "",
+        "| test set | sentences | beam | BLEU | chrF | sentences/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for e in evals:
+        lines.append(f"| {e['testset']} | {e['sentences']:,} | {e['beam']} | {e['bleu']} | {e['chrf']} | "
+                     f"{e['sentences_per_s']} |")
+    lines += ["", "Reproduce: `scratchml nmt eval --testset tatoeba --beam 4 --out runs/eval-tatoeba` "
+              "(and `--testset newstest2013`).", ""]
+    return "\n".join(lines)
+
+
+def write_card(path: Path, meta: dict, parameters: int, eval_files: list[Path]) -> None:
+    evals = [json.loads(Path(f).read_text()) for f in eval_files]
+    Path(path).write_text(render_card(meta, parameters, evals))
