@@ -1,0 +1,33 @@
+"""Starting the service: the CLI refuses a bad model with one line, and the per-process app factory
+used with ``--workers N`` rebuilds the same settings from the environment."""
+
+import json
+
+from fastapi.testclient import TestClient
+
+from scratchml.cli.main import main
+from scratchml.serve import server
+from scratchml.serve.config import ServeConfig
+from scratchml.translate.checkpoint import save_model_dir
+
+
+def test_a_missing_model_is_one_line_and_exit_1(tmp_path, capsys):
+    assert main(["nmt", "serve", "--model", str(tmp_path / "nope"), "--port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not exist" in err
+
+
+def test_a_bad_setting_is_one_line_and_exit_1(tmp_path, capsys):
+    assert main(["nmt", "serve", "--model", str(tmp_path), "--max-texts", "0"]) == 1
+    assert "max_texts must be >= 1" in capsys.readouterr().err
+
+
+def test_worker_processes_build_their_app_from_the_environment(translator, tmp_path, monkeypatch):
+    save_model_dir(tmp_path / "m", translator.model, translator.tokenizer, {})
+    cfg = ServeConfig(max_texts=2, batching=False)
+    monkeypatch.setenv(server.ENV, json.dumps({"model": str(tmp_path / "m"), **cfg.to_dict()}))
+    monkeypatch.setattr(server, "setup_logging", lambda: None)  # keep the test's log capture as it is
+    with TestClient(server.app_from_env()) as client:
+        health = client.get("/healthz").json()
+        assert health["batching"]["enabled"] is False and health["model"]["path"] == str(tmp_path / "m")
+        assert client.post("/v1/translate", json={"texts": ["a", "b", "c"]}).status_code == 422
