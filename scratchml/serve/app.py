@@ -54,7 +54,7 @@ def _describe(e: ValidationError) -> tuple[int, str]:
     errors = e.errors(include_url=False, include_input=False)
     for err in errors:
         if err["type"] == "json_invalid":
-            return 400, f"the body is not valid JSON: {err['ctx']['error']}"
+            return 400, f"the body is not valid JSON: {err.get('ctx', {}).get('error', err['msg'])}"
     parts = [f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}" for err in errors[:5]]
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return 422, "; ".join(parts) + more
