@@ -189,12 +189,29 @@ def test_a_bug_in_the_model_is_a_json_500_not_a_client_error(translator):
         assert c.post("/v1/translate", json={"text": "fine"}).status_code == 200
 
 
-def test_one_access_log_line_per_request(client, caplog):
-    with caplog.at_level(logging.INFO, logger="scratchml.serve.access"):
+class Lines(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def test_one_access_log_line_per_request(client):
+    # A handler on the logger itself: `scratchml` CLI runs earlier in the session stop propagation.
+    logger, handler = logging.getLogger("scratchml.serve.access"), Lines()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
         client.post("/v1/translate", json={"text": "hi", "beam": 1})
         client.get("/nowhere/%0Afake log line")
         client.post("/v1/translate", content=b"{", headers={"content-type": JSON})
-    lines = [r.getMessage() for r in caplog.records if r.name == "scratchml.serve.access"]
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    lines = handler.lines
     assert len(lines) == 3
     assert re.fullmatch(r'\S+ "POST /v1/translate" 200 \d+\.\d ms', lines[0])
     assert re.fullmatch(r'\S+ "GET /nowhere/%0Afake%20log%20line" 404 \d+\.\d ms', lines[1])  # no forged line

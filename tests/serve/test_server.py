@@ -3,12 +3,19 @@ used with ``--workers N`` rebuilds the same settings from the environment."""
 
 import json
 
+import pytest
 from fastapi.testclient import TestClient
 
 from scratchml.cli.main import main
 from scratchml.serve import server
 from scratchml.serve.config import ServeConfig
 from scratchml.translate.checkpoint import save_model_dir
+
+
+@pytest.fixture(autouse=True)
+def keep_logging_as_is(monkeypatch):
+    """``serve`` configures the process's logging; leave the test session's capture alone."""
+    monkeypatch.setattr(server, "setup_logging", lambda: None)
 
 
 def test_a_missing_model_is_one_line_and_exit_1(tmp_path, capsys):
@@ -26,7 +33,6 @@ def test_worker_processes_build_their_app_from_the_environment(translator, tmp_p
     save_model_dir(tmp_path / "m", translator.model, translator.tokenizer, {})
     cfg = ServeConfig(max_texts=2, batching=False)
     monkeypatch.setenv(server.ENV, json.dumps({"model": str(tmp_path / "m"), **cfg.to_dict()}))
-    monkeypatch.setattr(server, "setup_logging", lambda: None)  # keep the test's log capture as it is
     with TestClient(server.app_from_env()) as client:
         health = client.get("/healthz").json()
         assert health["batching"]["enabled"] is False and health["model"]["path"] == str(tmp_path / "m")
