@@ -1,11 +1,10 @@
 """scratchml.nn vs PyTorch (CPU): the same MLP, data, batches, optimizer and schedule, timed in one run.
 
-Both sides train the default recipe's network (784 → 1024 → 1024 → 10, ReLU, float32) from the
-*same initial weights* on all 60,000 training images, with the same shuffled batch order, AdamW
-with decoupled weight decay on the weight matrices only, linear warm-up then cosine decay, label
-smoothing and an exponential moving average of the weights (the recipe's optimizer: AdamW by
-default) — then score the 10,000 test images.
-Only the training loops are timed. The last line of output is a JSON object:
+Both sides train the default recipe's network (784 → hidden → hidden → 10, ReLU, float32) from
+the *same initial weights* on all 60,000 training images, with the same shuffled batch order, the
+same optimizer (the recipe's: AdamW, weight decay on the weight matrices only), linear warm-up then
+cosine decay, label smoothing and an exponential moving average of the weights — then both score
+the 10,000 test images. Only the training loops are timed. The last line of output is a JSON object:
 
     ours_s, torch_s, ratio = ours_s / torch_s (< 1: we are faster), both test accuracies,
     ours_gflops (useful matmul FLOPs / ours_s) and numpy_matmul_gflops (one float32 matmul of

@@ -17,14 +17,14 @@ from scratchml.errors import ScratchMLError
 class Recipe:
     hidden: list[int] = field(default_factory=lambda: [1024, 1024])
     epochs: int = 12
-    batch_size: int = 256
+    batch_size: int = 512
     optimizer: str = "adamw"        # adamw | adam | sgd (Nesterov momentum 0.9)
-    lr: float = 1e-3                # peak learning rate, reached after warm-up
-    weight_decay: float = 0.01
+    lr: float = 3e-3                # peak learning rate, reached after warm-up
+    weight_decay: float = 0.05
     warmup: float = 0.03            # fraction of all steps spent warming up, then cosine decay
     label_smoothing: float = 0.1
     dropout: float = 0.0            # after each hidden ReLU
-    ema: float = 0.999              # decay of the weight average (0: off)
+    ema: float = 0.998              # decay of the weight average (0: off)
     val_size: int = 5000            # held out of the 60,000 training images
     patience: int | None = None     # early stopping (epochs without validation gain)
     seed: int = 0

@@ -75,18 +75,16 @@ def fit(model: Sequential, loss_fn: SoftmaxCrossEntropy, optimizer: Optimizer,
                 bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
         record = {"epoch": epoch, "lr": optimizer.lr, "train_loss": total_loss / n,
                   "train_accuracy": correct / n}
-        if ema is not None or val is not None:
-            live = model.flat.data.copy() if ema is not None else None
+        if val is not None:
+            live = model.flat.data.copy()
             if ema is not None:
                 ema.copy_to(model)                          # score the averaged weights
-            if val is not None:
-                record["val_loss"], record["val_accuracy"] = evaluate(model, *val)
-                if best is None or record["val_accuracy"] > best[0]:
-                    best, bad_epochs = (record["val_accuracy"], model.flat.data.copy()), 0
-                else:
-                    bad_epochs += 1
-            if live is not None and epoch < epochs:
-                model.flat.data[...] = live                 # keep training the live weights
+            record["val_loss"], record["val_accuracy"] = evaluate(model, *val)
+            if best is None or record["val_accuracy"] > best[0]:
+                best, bad_epochs = (record["val_accuracy"], model.flat.data.copy()), 0
+            else:
+                bad_epochs += 1
+            model.flat.data[...] = live                     # training goes on with the live weights
         record["seconds"] = time.perf_counter() - start
         history.append(record)
         if progress:
