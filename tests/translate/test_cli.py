@@ -77,3 +77,13 @@ def test_broken_model_directories(model_dir, tmp_path, capsys, damage, message):
         (broken / "config.json").write_text(json.dumps(meta))
     rc, _, err = run(["translate", "--model", str(broken), "hello"], capsys)
     assert rc == 1 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_attention_heatmap_and_export(model_dir, tmp_path, capsys):
+    png = tmp_path / "attn.png"
+    rc, out, _ = run(["nmt", "attention", "--model", str(model_dir), "the big cat", "--out", str(png)], capsys)
+    assert rc == 0 and png.stat().st_size > 1000
+    rc, out, _ = run(["nmt", "export", str(model_dir), "--out", str(tmp_path / "half")], capsys)
+    assert rc == 0 and (tmp_path / "half" / "README.md").exists()
+    rc, out, _ = run(["translate", "--model", str(tmp_path / "half"), "the big cat"], capsys)
+    assert rc == 0 and out.strip()
