@@ -121,4 +121,5 @@ def predict(args) -> None:
     probs = np.exp(scores - scores.max())
     probs /= probs.sum()
     ranked = np.argsort(probs)[::-1]
-    print(f"{ranked[0]}  (probability {probs[ranked[0]]:.1%}; runner-up {ranked[1]} at {probs[ranked[1]]:.1%})")
+    best, second = ranked[0], ranked[1]
+    print(f"{best}  (probability {probs[best]:.1%}; runner-up {second} at {probs[second]:.1%})")

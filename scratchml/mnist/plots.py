@@ -23,7 +23,8 @@ def curves(history: list[dict], path: Path) -> None:
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for key, ax in (("loss", ax_loss), ("accuracy", ax_acc)):
-        ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="train (running mean over the epoch)")
+        ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-",
+                label="train (running mean over the epoch)")
         if "val_" + key in history[0]:
             ax.plot(epochs, [h[f"val_{key}"] for h in history], "o-", label="validation")
         ax.set_xlabel("epoch")

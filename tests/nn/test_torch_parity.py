@@ -38,8 +38,9 @@ OPTIMIZERS = {
     "sgd": (lambda p: nn.SGD(p, lr=0.1), lambda g: torch.optim.SGD(g, lr=0.1)),
     "sgd-momentum-wd": (lambda p: nn.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01),
                         lambda g: torch.optim.SGD(g, lr=0.1, momentum=0.9, weight_decay=0.01)),
-    "sgd-nesterov-wd": (lambda p: nn.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
-                        lambda g: torch.optim.SGD(g, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    "sgd-nesterov-wd": (
+        lambda p: nn.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda g: torch.optim.SGD(g, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
     "adam": (lambda p: nn.Adam(p, lr=1e-2), lambda g: torch.optim.Adam(g, lr=1e-2)),
     "adam-wd": (lambda p: nn.Adam(p, lr=1e-2, weight_decay=0.1),
                 lambda g: torch.optim.Adam(g, lr=1e-2, weight_decay=0.1)),
@@ -96,7 +97,8 @@ def test_loss_and_its_gradient_match_torch(smoothing):
     (nn.Tanh(), torch.nn.Tanh()), (nn.Sigmoid(), torch.nn.Sigmoid())], ids=lambda m: type(m).__name__)
 def test_activations_match_torch(ours, theirs):
     rng = np.random.default_rng(4)
-    x, g = (rng.standard_normal((5, 9)) * 4).astype(np.float32), rng.standard_normal((5, 9)).astype(np.float32)
+    x = (rng.standard_normal((5, 9)) * 4).astype(np.float32)
+    g = rng.standard_normal((5, 9)).astype(np.float32)
     y = ours.forward(x).copy()
     dx = ours.backward(g.copy())
     xt = torch.from_numpy(x).requires_grad_()
