@@ -5,6 +5,7 @@ import platform
 from pathlib import Path
 
 from scratchml.data.registry import DATASETS
+from scratchml.errors import ScratchMLError
 
 
 def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
@@ -52,5 +53,10 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
 
 
 def write_card(path: Path, meta: dict, parameters: int, eval_files: list[Path]) -> None:
-    evals = [json.loads(Path(f).read_text()) for f in eval_files]
+    evals = []
+    for f in eval_files:
+        try:
+            evals.append(json.loads(Path(f).read_text()))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ScratchMLError(f"cannot read evaluation {f}: {e}") from None
     Path(path).write_text(render_card(meta, parameters, evals))

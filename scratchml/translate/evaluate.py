@@ -17,12 +17,14 @@ def evaluate(translator: Translator, testset: str, beam: int = 4, limit: int = 0
     start = time.time()
     hypotheses = translator.translate(sources, beam=beam, batch_size=batch_size)
     seconds = time.time() - start
-    bleu = sacrebleu.corpus_bleu(hypotheses, [references])
-    chrf = sacrebleu.corpus_chrf(hypotheses, [references])
+    bleu_metric, chrf_metric = sacrebleu.BLEU(), sacrebleu.CHRF()
+    bleu = bleu_metric.corpus_score(hypotheses, [references])
+    chrf = chrf_metric.corpus_score(hypotheses, [references])
     return {
         "testset": testset, "sentences": len(sources), "beam": beam,
         "bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2),
-        "bleu_signature": str(sacrebleu.BLEU().get_signature()),
+        "bleu_signature": str(bleu_metric.get_signature()),
+        "chrf_signature": str(chrf_metric.get_signature()),
         "seconds": round(seconds, 1), "sentences_per_s": round(len(sources) / seconds, 1),
         "hypotheses": hypotheses,
     }
