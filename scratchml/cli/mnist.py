@@ -3,7 +3,6 @@
 import argparse
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from scratchml.errors import ScratchMLError
@@ -51,10 +50,9 @@ def register(subparsers) -> None:
 
 
 def _write_json(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)                   # atomic
 
 
 def _load_mnist_model(path: Path):

@@ -1,16 +1,14 @@
 """Figures of a training run: learning curves and a gallery of the test digits it gets wrong."""
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 
 def _savefig(fig, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=110)
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, dpi=110, format="png")
     os.replace(tmp, path)                                   # atomic: never a half-written figure
 
 

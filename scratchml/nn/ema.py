@@ -12,7 +12,7 @@ and save with the averaged weights: ``ema.copy_to(model)``.
 
 import numpy as np
 
-from scratchml.nn import parallel
+from scratchml.nn.chunks import split
 from scratchml.nn.sequential import Sequential
 
 
@@ -22,19 +22,16 @@ class EMA:
         self.flat = model.flat.data
         self.average = self.flat.copy()
         tmp = np.empty_like(self.flat)
-        self._jobs = [(self.flat[s], self.average[s], tmp[s]) for s in parallel.split(self.flat.size)]
+        self._chunks = [(self.flat[s], self.average[s], tmp[s]) for s in split(self.flat.size)]
         self.t = 0
 
     def update(self) -> None:
         d = min(self.decay, (1 + self.t) / (10 + self.t))
         self.t += 1
-
-        def blend(job):                                     # θ̄ ← θ̄ + (1 − d)(θ − θ̄)
-            live, average, tmp = job
+        for live, average, tmp in self._chunks:             # θ̄ ← θ̄ + (1 − d)(θ − θ̄)
             np.subtract(live, average, out=tmp)
             tmp *= 1 - d
             average += tmp
-        parallel.run(blend, self._jobs)
 
     def copy_to(self, model: Sequential) -> None:
         model.flat.data[...] = self.average

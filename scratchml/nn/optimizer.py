@@ -1,7 +1,7 @@
 """What every optimizer shares: a list of parameters, a learning rate, per-parameter state.
 
-Each parameter is cut into chunks (views, see parallel.py) that are updated independently — by
-``update``, which sees one chunk at a time and its own slice of the state.
+Each parameter is cut into chunks (views, see chunks.py) that are updated one after the other by
+``update``, which sees one chunk and that chunk's own state.
 """
 
 from abc import ABC, abstractmethod
@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from scratchml.errors import ScratchMLError
-from scratchml.nn import parallel
+from scratchml.nn.chunks import split
 from scratchml.nn.parameter import Parameter
 
 
@@ -21,13 +21,13 @@ class Optimizer(ABC):
         if not all(p.data.flags.c_contiguous and p.grad.flags.c_contiguous for p in self.params):
             raise ScratchMLError("optimizer parameters must be C-contiguous arrays")
         self.chunks = [Parameter(p.data.reshape(-1)[s], p.decay, p.grad.reshape(-1)[s])
-                       for p in self.params for s in parallel.split(p.size)]
+                       for p in self.params for s in split(p.size)]
         self.state = [{"tmp": np.empty_like(c.data)} for c in self.chunks]
-        self._jobs = list(zip(self.chunks, self.state))
 
     def step(self) -> None:
         """Apply one update from the gradients the last backward pass wrote (may modify them)."""
-        parallel.run(lambda job: self.update(*job), self._jobs)
+        for chunk, state in zip(self.chunks, self.state):
+            self.update(chunk, state)
 
     @abstractmethod
     def update(self, p: Parameter, state: dict) -> None:

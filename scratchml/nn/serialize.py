@@ -9,7 +9,6 @@ file that is not ours fails with a ScratchMLError instead of a half-built model.
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -35,13 +34,13 @@ def save(model: Sequential, path: str | Path, meta: dict | None = None) -> None:
         for j, p in enumerate(layer.parameters()):
             arrays[f"layer{i}.{j}"] = p.data
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    tmp = path.with_name(path.name + ".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             np.savez(f, **arrays)
-        os.replace(tmp, path)
+        os.replace(tmp, path)              # atomic: readers see the old file or the new, never half
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scratchml import nn
-from scratchml.nn import parallel
+from scratchml.nn import chunks
 
 torch = pytest.importorskip("torch")
 
@@ -49,10 +49,10 @@ OPTIMIZERS = {
 }
 
 
-@pytest.mark.parametrize("chunk", [1 << 16, 37], ids=["one-chunk", "many-chunks-threaded"])
+@pytest.mark.parametrize("chunk", [1 << 16, 37], ids=["one-chunk", "many-chunks"])
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_training_steps_match_torch(name, chunk, monkeypatch):
-    monkeypatch.setattr(parallel, "CHUNK", chunk)
+    monkeypatch.setattr(chunks, "CHUNK", chunk)
     ours, linears, theirs, torch_linears = twin_networks()
     make_ours, make_theirs = OPTIMIZERS[name]
     opt = make_ours(ours.parameters())

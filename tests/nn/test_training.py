@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scratchml import nn
-from scratchml.nn import parallel
+from scratchml.nn import chunks
 from scratchml.errors import ScratchMLError
 
 
@@ -66,7 +66,7 @@ def test_same_seed_same_result():
 
 
 def test_ema_follows_its_recurrence(monkeypatch):
-    monkeypatch.setattr(parallel, "CHUNK", 5)              # many chunks, blended on two threads
+    monkeypatch.setattr(chunks, "CHUNK", 5)                # many chunks
     model = mlp(sizes=(2, 3, 3, 2))
     ema = nn.EMA(model, decay=0.9)
     expected = model.flat.data.astype(np.float64)
