@@ -7,8 +7,9 @@ cosine decay, label smoothing and an exponential moving average of the weights â
 the 10,000 test images. Only the training loops are timed. The last line of output is a JSON object:
 
     ours_s, torch_s, ratio = ours_s / torch_s (< 1: we are faster), both test accuracies,
-    ours_gflops (useful matmul FLOPs / ours_s) and numpy_matmul_gflops (one float32 matmul of
-    the network's biggest layer, measured here, the ceiling for a NumPy implementation).
+    ours_gflops (useful matmul FLOPs / ours_s) next to numpy_matmul_gflops (one float32 matmul
+    of the network's biggest layer, measured here: the ceiling for a NumPy implementation) and
+    torch_matmul_gflops (the same product in PyTorch, whose MKL is the other side's ceiling).
 
 Usage: SCRATCHML_DATA=... python benchmarks/mnist_vs_torch.py [--epochs N]
 """
@@ -34,15 +35,21 @@ def train_flops(hidden: list[int], n_examples: int, epochs: int) -> float:
     return per_example * n_examples * epochs
 
 
-def numpy_matmul_gflops(batch: int, width: int, seconds: float = 1.0) -> float:
+def matmul_gflops(batch: int, width: int, library: str, seconds: float = 1.0) -> float:
+    """Throughput of one float32 (batch, width) @ (width, width) product â€” the biggest layer's."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((batch, width), dtype=np.float32)
     b = rng.standard_normal((width, width), dtype=np.float32)
     out = np.empty((batch, width), np.float32)
-    np.dot(a, b, out=out)
+    if library == "numpy":
+        product = lambda: np.dot(a, b, out=out)  # noqa: E731
+    else:
+        at, bt, outt = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(out)
+        product = lambda: torch.mm(at, bt, out=outt)  # noqa: E731
+    product()
     runs, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        np.dot(a, b, out=out)
+        product()
         runs += 1
     return 2 * batch * width * width * runs / (time.perf_counter() - start) / 1e9
 
@@ -130,7 +137,8 @@ def main():
         "ours_s": round(ours_s, 2), "torch_s": round(torch_s, 2), "ratio": round(ours_s / torch_s, 3),
         "ours_test_accuracy": ours_acc, "torch_test_accuracy": torch_acc,
         "ours_gflops": round(flops / ours_s / 1e9, 1),
-        "numpy_matmul_gflops": round(numpy_matmul_gflops(r.batch_size, max(r.hidden)), 1),
+        "numpy_matmul_gflops": round(matmul_gflops(r.batch_size, max(r.hidden), "numpy"), 1),
+        "torch_matmul_gflops": round(matmul_gflops(r.batch_size, max(r.hidden), "torch"), 1),
         "epochs": r.epochs, "hidden": r.hidden, "batch_size": r.batch_size, "optimizer": r.optimizer,
         "load_average": round(os.getloadavg()[0], 2)}))
 

@@ -16,7 +16,7 @@ from scratchml.errors import ScratchMLError
 @dataclass
 class Recipe:
     hidden: list[int] = field(default_factory=lambda: [1024, 1024])
-    epochs: int = 12
+    epochs: int = 10
     batch_size: int = 512
     optimizer: str = "adamw"        # adamw | adam | sgd (Nesterov momentum 0.9)
     lr: float = 3e-3                # peak learning rate, reached after warm-up
@@ -24,7 +24,7 @@ class Recipe:
     warmup: float = 0.03            # fraction of all steps spent warming up, then cosine decay
     label_smoothing: float = 0.1
     dropout: float = 0.0            # after each hidden ReLU
-    ema: float = 0.998              # decay of the weight average (0: off)
+    ema: float = 0.0                # decay of the weight average, e.g. 0.998 (0: off)
     val_size: int = 5000            # held out of the 60,000 training images
     patience: int | None = None     # early stopping (epochs without validation gain)
     seed: int = 0
