@@ -15,27 +15,31 @@ def register(subparsers) -> None:
     mnist = subparsers.add_parser("mnist", help="train and use a NumPy MLP on MNIST digits")
     sub = mnist.add_subparsers(dest="mnist_command", required=True, metavar="ACTION")
 
-    t = sub.add_parser("train", help="train the network, write DIR/{metrics.json,model.npz,*.png}",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t = sub.add_parser("train", help="train the network, write DIR/{metrics.json,model.npz,*.png}")
     t.add_argument("--hidden", type=int, nargs="+", default=DEFAULTS.hidden, metavar="N",
-                   help="hidden layer sizes")
-    t.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
-    t.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+                   help="hidden layer sizes (default: 1024 1024)")
+    t.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="default: %(default)s")
+    t.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="default: %(default)s")
     t.add_argument("--optimizer", choices=["adamw", "adam", "sgd"], default=DEFAULTS.optimizer,
-                   help="sgd = SGD with Nesterov momentum 0.9")
-    t.add_argument("--lr", type=float, default=DEFAULTS.lr, help="peak learning rate")
-    t.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay)
+                   help="sgd = SGD with Nesterov momentum 0.9 (default: %(default)s)")
+    t.add_argument("--lr", type=float, default=DEFAULTS.lr, help="peak learning rate (default: %(default)s)")
+    t.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay,
+                   help="on weight matrices (default: %(default)s)")
     t.add_argument("--warmup", type=float, default=DEFAULTS.warmup,
-                   help="fraction of steps with linear warm-up before cosine decay")
-    t.add_argument("--label-smoothing", type=float, default=DEFAULTS.label_smoothing)
-    t.add_argument("--dropout", type=float, default=DEFAULTS.dropout)
-    t.add_argument("--ema", type=float, default=DEFAULTS.ema, help="weight-average decay (0: off)")
+                   help="fraction of steps with linear warm-up before cosine decay (default: %(default)s)")
+    t.add_argument("--label-smoothing", type=float, default=DEFAULTS.label_smoothing,
+                   help="default: %(default)s")
+    t.add_argument("--dropout", type=float, default=DEFAULTS.dropout,
+                   help="after each hidden layer (default: %(default)s)")
+    t.add_argument("--ema", type=float, default=DEFAULTS.ema,
+                   help="weight-average decay, e.g. 0.998 (default: %(default)s = off)")
     t.add_argument("--val-size", type=int, default=DEFAULTS.val_size,
-                   help="training images held out for validation")
+                   help="training images held out for validation (default: %(default)s)")
     t.add_argument("--patience", type=int, default=DEFAULTS.patience,
                    help="stop after this many epochs without validation gain (default: never)")
-    t.add_argument("--seed", type=int, default=DEFAULTS.seed)
-    t.add_argument("--out", type=Path, default=Path("runs/mnist"), metavar="DIR")
+    t.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default: %(default)s")
+    t.add_argument("--out", type=Path, default=Path("runs/mnist"), metavar="DIR",
+                   help="default: %(default)s")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=train)
 
