@@ -109,6 +109,8 @@ def register(sub) -> None:
     t.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
     t.add_argument("--dropout", type=float, default=d.dropout)
     t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    t.add_argument("--ema-decay", type=float, default=d.ema_decay,
+                   help="moving average of the weights that is validated and exported (0: off)")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
     t.add_argument("--valid-bleu-sentences", type=int, default=d.valid_bleu_sentences)

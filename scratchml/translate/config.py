@@ -60,6 +60,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     weight_decay: float = 0.01
     clip_norm: float = 1.0
+    ema_decay: float = 0.999         # moving average of the weights, ~1/(1-d) steps (0: off)
     dropout: float = 0.1
     minutes: float = 80.0            # wall-clock training budget (data preparation not included)
     max_epochs: int = 1000

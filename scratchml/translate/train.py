@@ -7,6 +7,8 @@ Recipe (Vaswani et al. 2017, section 5, adapted to a laptop CPU):
   is split across processes;
 - AdamW (beta2 0.98) with the inverse-square-root schedule: lr = peak * min(s / w, sqrt(w / s));
 - gradient clipping, bf16 autocast on CPU (fp32 master weights);
+- an exponential moving average of the weights (``ema_decay``), which is what gets validated,
+  checkpointed as the model and exported; the raw training weights live in the training state;
 - a time budget: training stops after ``minutes`` (or ``max_epochs``), validation loss and BLEU on the
   held-out split after every epoch, an atomic checkpoint every ``checkpoint_minutes``.
 
@@ -19,6 +21,7 @@ import logging
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +36,7 @@ from scratchml.translate import checkpoint
 from scratchml.translate.batching import collate, make_batches
 from scratchml.translate.config import TrainConfig, preset
 from scratchml.translate.corpus import Splits, load_pairs, make_splits
+from scratchml.translate.ema import EMA
 from scratchml.translate.model import Transformer
 from scratchml.translate.translator import Translator
 
@@ -91,8 +95,11 @@ def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None,
 
 # ---- optimizer state <-> safetensors --------------------------------------------------------------
 
-def _pack_state(optimizer: torch.optim.Optimizer, progress: dict) -> dict[str, torch.Tensor]:
+def _pack_state(optimizer: torch.optim.Optimizer, progress: dict,
+                raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Optimizer moments, RNG, progress and (with EMA on) the raw training weights."""
     state = {"rng.torch": torch.get_rng_state()}
+    state.update({f"raw.{k}": v.detach().clone() for k, v in raw.items()})
     for i, s in optimizer.state_dict()["state"].items():
         for key, value in s.items():
             state[f"opt.{i}.{key}"] = torch.as_tensor(value).clone()
@@ -188,7 +195,17 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
     model = Transformer(mcfg)
     if resume:
         loaded, _, _ = checkpoint.load_model_dir(ckpt_dir, expect=mcfg)
-        model.load_state_dict(loaded.state_dict())
+        model.load_state_dict(loaded.state_dict())  # the averaged weights when EMA is on
+        state = checkpoint.load_train_state(ckpt_dir)
+    ema = EMA(model, cfg.ema_decay, updates=meta["progress"]["step"] if resume else 0) \
+        if cfg.ema_decay else None
+    if resume and ema:
+        raw = {k[4:]: v for k, v in state.items() if k.startswith("raw.")}
+        if not raw:
+            raise ScratchMLError(f"{ckpt_dir} was trained without EMA; resume with --ema-decay 0")
+        model.load_state_dict(raw, strict=False)
+    elif resume and any(k.startswith("raw.") for k in state):
+        raise ScratchMLError(f"{ckpt_dir} was trained with EMA; resume with --ema-decay {meta['train']['ema_decay']}")
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -196,7 +213,6 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
                                   lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9, fused=True)
     prog = {"step": 0, "epoch": 0, "batch": 0, "elapsed": 0.0, "tokens": 0}
     if resume:
-        state = checkpoint.load_train_state(ckpt_dir)
         _unpack_state(optimizer, state)
         prog.update(meta["progress"])
     ddp_model = model
@@ -215,12 +231,17 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
                 csv.writer(f).writerow(["epoch", "step", "minutes", "train_loss", "valid_nll",
                                         "valid_bleu", "tokens_per_s", "lr"])
 
+    averaged = ema.applied if ema else nullcontext
+
     def save():
         if rank != 0:
             return
         meta_out = {"train": asdict(cfg), "progress": dict(prog), "parameters": n_params,
                     "removed_test_overlap": data.removed}
-        checkpoint.save_model_dir(ckpt_dir, model, tokenizer, meta_out, _pack_state(optimizer, prog))
+        raw = {n: p for n, p in model.named_parameters()} if ema else {}
+        train_state = _pack_state(optimizer, prog, raw)
+        with averaged():
+            checkpoint.save_model_dir(ckpt_dir, model, tokenizer, meta_out, train_state)
 
     src_lens = [len(s) + 1 for s in data.train_src]
     tgt_lens = [len(t) + 1 for t in data.train_tgt]
@@ -252,6 +273,8 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
             if cfg.clip_norm:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
             optimizer.step()
+            if ema:
+                ema.update()
             prog["step"] += 1
             prog["batch"] = b + 1
             prog["tokens"] += n_tokens
@@ -274,9 +297,10 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
             prog["epoch"] += 1
             prog["batch"] = 0
         if rank == 0:
-            v_nll = validation_loss(model, data, cfg)
-            v_bleu = validation_bleu(model, tokenizer, data, cfg.valid_bleu_sentences) \
-                if cfg.valid_bleu_sentences else float("nan")
+            with averaged():
+                v_nll = validation_loss(model, data, cfg)
+                v_bleu = validation_bleu(model, tokenizer, data, cfg.valid_bleu_sentences) \
+                    if cfg.valid_bleu_sentences else float("nan")
             row = [prog["epoch"], prog["step"], round(prog["elapsed"] / 60, 2),
                    round(epoch_loss / max(epoch_tokens, 1), 4), round(v_nll, 4), round(v_bleu, 2),
                    round(tok_s), f"{lr:.3g}"]

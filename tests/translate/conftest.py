@@ -28,5 +28,6 @@ def toy_splits() -> Splits:
 
 def toy_config(**over) -> TrainConfig:
     base = dict(size="tiny", vocab_size=300, max_tokens=160, lr=3e-3, warmup_steps=10, dropout=0.0,
-                minutes=10, max_steps=6, bf16=False, checkpoint_minutes=100, valid_bleu_sentences=0)
+                minutes=10, max_steps=6, bf16=False, checkpoint_minutes=100, valid_bleu_sentences=0,
+                ema_decay=0.0)
     return TrainConfig(**{**base, **over})

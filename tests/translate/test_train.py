@@ -6,6 +6,7 @@ import socket
 import pytest
 import torch
 import torch.multiprocessing as mp
+from safetensors.torch import load_file
 
 from scratchml.errors import ScratchMLError
 from scratchml.translate.checkpoint import load_model_dir, save_model_dir
@@ -31,6 +32,20 @@ def test_resume_gives_identical_losses(tmp_path, toy_splits):
                   progress=False)["step_losses"]
     rest = train(cfg, tmp_path / "b", resume=True, splits=toy_splits, progress=False)["step_losses"]
     assert first + rest == straight
+
+
+def test_resume_with_ema_continues_both_weights_exactly(tmp_path, toy_splits):
+    cfg = toy_config(dropout=0.2, max_steps=8, ema_decay=0.9)
+    train(cfg, tmp_path / "a", splits=toy_splits, progress=False)
+    train(toy_config(dropout=0.2, max_steps=3, ema_decay=0.9), tmp_path / "b", splits=toy_splits, progress=False)
+    train(cfg, tmp_path / "b", resume=True, splits=toy_splits, progress=False)
+    for part in ("model.safetensors", "train_state.safetensors"):
+        a, b = load_file(tmp_path / "a" / "checkpoint" / part), load_file(tmp_path / "b" / "checkpoint" / part)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), (part, k)
+    with pytest.raises(ScratchMLError, match="--ema-decay"):
+        train(toy_config(dropout=0.2, max_steps=9), tmp_path / "b", resume=True, splits=toy_splits, progress=False)
 
 
 def test_refuses_to_overwrite_a_checkpoint_without_resume(tmp_path, toy_splits):
