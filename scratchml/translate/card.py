@@ -1,6 +1,7 @@
 """The model card (README.md) of an exported translator, written from its own metadata."""
 
 import json
+import os
 import platform
 from pathlib import Path
 
@@ -23,6 +24,8 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
         f"{model.get('n_encoder_layers')} encoder + {model.get('n_decoder_layers')} decoder layers (pre-LN), "
         f"FFN {model.get('d_ff')}, shared 10k byte-level BPE embedding tied to the output layer.",
         "- Weights stored as float16 safetensors; the tokenizer is `tokenizer.json` (scratchml BPE).",
+        f"- The weights are the exponential moving average (decay {train['ema_decay']}) of the training weights."
+        if train.get("ema_decay") else "- The weights are the final training weights (no averaging).",
         "",
         "## Training",
         f"- Command: `scratchml nmt train` with {json.dumps(train)} "
@@ -30,7 +33,7 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
         "`scratchml nmt export runs/nmt/checkpoint --out models/en-es`.",
         f"- {prog.get('step', 0):,} optimizer steps, {prog.get('epoch', 0)} full epochs, {minutes:.1f} minutes of "
         f"training, {tokens:,} target tokens ({tokens / max(prog.get('elapsed', 1), 1):.0f} target tokens/s).",
-        f"- Hardware: {platform.machine()} CPU, 2 cores, no GPU (shared with other jobs during the run).",
+        f"- Hardware: {platform.machine()} CPU, {os.cpu_count()} cores, no GPU.",
         f"- Data: en-es/spa.txt (Tatoeba via manythings.org, CC-BY 2.0), with {meta.get('removed_test_overlap', '?'):,} "
         "pairs removed because their English or Spanish side (normalized) occurs in a test set; 2 % of the "
         "English sentences held out for validation.",
