@@ -36,10 +36,5 @@ class Dropout(Module):
             grad *= self.mask
         return grad
 
-    def replica(self):
-        twin = super().replica()
-        twin.rng = np.random.default_rng(self.rng.integers(2 ** 63))   # its own mask stream
-        return twin
-
     def config(self):
         return {"p": self.p}

@@ -9,7 +9,6 @@ valid until its next ``forward``: copy it if you need to keep it. ``backward`` m
 gradient it is given.
 """
 
-import copy
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -40,16 +39,6 @@ class Module(ABC):
 
     def eval(self) -> "Module":
         return self.train(False)
-
-    def replica(self) -> "Module":
-        """A copy of this layer that shares its weights' memory but not its gradients or buffers
-        (``Sequential.replica`` then binds both into flat vectors)."""
-        twin = copy.copy(self)
-        twin.__dict__.pop("_buffers", None)
-        for name, value in vars(self).items():
-            if isinstance(value, Parameter):
-                setattr(twin, name, Parameter(value.data, value.decay))
-        return twin
 
     def config(self) -> dict:
         """The constructor arguments, for the JSON architecture saved next to the weights."""

@@ -26,16 +26,8 @@ class Optimizer(ABC):
 
     def step(self) -> None:
         """Apply one update from the gradients the last backward pass wrote (may modify them)."""
-        self.begin_step()
-        self.update_chunks(range(len(self.chunks)))
-
-    def begin_step(self) -> None:
-        """Per-step bookkeeping before the chunks are updated (Adam counts steps here)."""
-
-    def update_chunks(self, indices) -> None:
-        """Update the chunks numbered ``indices``; disjoint sets of chunks may run in parallel threads."""
-        for i in indices:
-            self.update(self.chunks[i], self.state[i])
+        for chunk, state in zip(self.chunks, self.state):
+            self.update(chunk, state)
 
     @abstractmethod
     def update(self, p: Parameter, state: dict) -> None:

@@ -15,43 +15,21 @@ from scratchml.nn.parameter import Parameter
 class Sequential(Module):
     def __init__(self, *layers: Module):
         self.layers = list(layers)
-        params = self._sorted_parameters()
+        params = [p for layer in self.layers for p in layer.parameters()]
+        params.sort(key=lambda p: not p.decay)              # stable: decayed first, order kept
         dtype = params[0].data.dtype if params else np.float32
         n = sum(p.size for p in params)
         self.flat = Parameter(np.empty(n, dtype))
-        for p, data, _ in self._views(params):              # rebind each tensor to a view
-            data[...] = p.data
-        self._bind(params)
-
-    def _sorted_parameters(self) -> list[Parameter]:
-        params = [p for layer in self.layers for p in layer.parameters()]
-        params.sort(key=lambda p: not p.decay)              # stable: decayed first, order kept
-        return params
-
-    def _views(self, params):
         offset = 0
-        for p in params:
-            s = slice(offset, offset + p.size)
-            yield p, self.flat.data[s].reshape(p.shape), self.flat.grad[s].reshape(p.shape)
+        for p in params:                                    # rebind each tensor to a view
+            data = self.flat.data[offset:offset + p.size].reshape(p.shape)
+            data[...] = p.data
+            p.data, p.grad = data, self.flat.grad[offset:offset + p.size].reshape(p.shape)
             offset += p.size
-
-    def _bind(self, params: list[Parameter]) -> None:
-        for p, data, grad in self._views(params):
-            p.data, p.grad = data, grad
         n_decay = sum(p.size for p in params if p.decay)
         flat = self.flat
         self.groups = [Parameter(flat.data[:n_decay], decay=True, grad=flat.grad[:n_decay]),
                        Parameter(flat.data[n_decay:], decay=False, grad=flat.grad[n_decay:])]
-
-    def replica(self) -> "Sequential":
-        """A twin that shares this network's weights (the same memory) but has its own gradients and
-        layer buffers, so that two threads can run forward and backward passes at once."""
-        twin = object.__new__(Sequential)
-        twin.layers = [layer.replica() for layer in self.layers]
-        twin.training = self.training
-        twin.flat = Parameter(self.flat.data, grad=np.zeros_like(self.flat.grad))
-        twin._bind(twin._sorted_parameters())
-        return twin
 
     def forward(self, x):
         for layer in self.layers:

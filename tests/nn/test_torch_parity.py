@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scratchml import nn
-from scratchml.nn import chunks, parallel
+from scratchml.nn import chunks
 
 torch = pytest.importorskip("torch")
 
@@ -106,28 +106,3 @@ def test_activations_match_torch(ours, theirs):
     yt.backward(torch.from_numpy(g))
     np.testing.assert_allclose(y, yt.detach().numpy(), rtol=0, atol=1e-6)
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=0, atol=1e-6)
-
-
-@pytest.mark.parametrize("threads", [2, 3])
-@pytest.mark.parametrize("name", ["adamw", "sgd-nesterov-wd"])
-def test_data_parallel_steps_match_torch(name, threads, monkeypatch):
-    """The batch cut into uneven slices, one per thread, gradients summed: still torch's step."""
-    monkeypatch.setattr(chunks, "CHUNK", 37)                # many chunks, updated by several threads
-    monkeypatch.setattr(parallel, "MIN_ROWS", 1)            # slice even an 8-row batch
-    ours, linears, theirs, torch_linears = twin_networks()
-    make_ours, make_theirs = OPTIMIZERS[name]
-    opt_t = make_theirs([{"params": [t.weight for t in torch_linears]},
-                         {"params": [t.bias for t in torch_linears], "weight_decay": 0.0}])
-    rng = np.random.default_rng(1)
-    with parallel.ParallelStep(ours, nn.SoftmaxCrossEntropy(0.1), make_ours(ours.parameters()), threads) as step:
-        for _ in range(3):
-            x = rng.standard_normal((8, 12)).astype(np.float32)
-            y = rng.integers(0, 5, 8)
-            loss_sum, _ = step.step(x, y)
-            loss_t = torch.nn.functional.cross_entropy(theirs(torch.from_numpy(x)), torch.from_numpy(y),
-                                                       label_smoothing=0.1)
-            opt_t.zero_grad()
-            loss_t.backward()
-            opt_t.step()
-            assert loss_sum / 8 == pytest.approx(loss_t.item(), abs=1e-5)
-            assert_same_weights(linears, torch_linears)
