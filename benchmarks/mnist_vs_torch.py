@@ -19,8 +19,10 @@ import json
 import os
 import time
 
-import numpy as np
-import torch
+import scratchml  # noqa: F401  (first: it sets OpenBLAS's thread spin time before NumPy loads it)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from scratchml import nn
 from scratchml.mnist import data

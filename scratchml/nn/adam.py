@@ -40,9 +40,8 @@ class Adam(Optimizer):
         for p, state in zip(self.chunks, self.state):
             state["m"], state["v"] = np.zeros_like(p.data), np.zeros_like(p.data)   # m̃, ṽ
 
-    def step(self):
+    def begin_step(self):
         self.t += 1
-        super().step()
 
     def update(self, p, state):
         g, m, v, tmp = p.grad, state["m"], state["v"], state["tmp"]
