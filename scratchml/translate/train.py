@@ -107,6 +107,17 @@ def _pack_state(optimizer: torch.optim.Optimizer, progress: dict,
     return state
 
 
+def _restore_raw_weights(model: Transformer, state: dict[str, torch.Tensor], ema_on: bool,
+                         ckpt_dir: Path, meta: dict) -> None:
+    """With EMA on, the checkpoint's model file holds the average: put the raw weights back."""
+    raw = {k[4:]: v for k, v in state.items() if k.startswith("raw.")}
+    if ema_on and not raw:
+        raise ScratchMLError(f"{ckpt_dir} was trained without EMA; resume with --ema-decay 0")
+    if raw and not ema_on:
+        raise ScratchMLError(f"{ckpt_dir} was trained with EMA; resume with --ema-decay {meta['train']['ema_decay']}")
+    model.load_state_dict(raw, strict=False)
+
+
 def _unpack_state(optimizer: torch.optim.Optimizer, state: dict[str, torch.Tensor]) -> None:
     torch.set_rng_state(state["rng.torch"])
     sd = optimizer.state_dict()
@@ -199,13 +210,8 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
         state = checkpoint.load_train_state(ckpt_dir)
     ema = EMA(model, cfg.ema_decay, updates=meta["progress"]["step"] if resume else 0) \
         if cfg.ema_decay else None
-    if resume and ema:
-        raw = {k[4:]: v for k, v in state.items() if k.startswith("raw.")}
-        if not raw:
-            raise ScratchMLError(f"{ckpt_dir} was trained without EMA; resume with --ema-decay 0")
-        model.load_state_dict(raw, strict=False)
-    elif resume and any(k.startswith("raw.") for k in state):
-        raise ScratchMLError(f"{ckpt_dir} was trained with EMA; resume with --ema-decay {meta['train']['ema_decay']}")
+    if resume:
+        _restore_raw_weights(model, state, ema is not None, ckpt_dir, meta)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
