@@ -103,7 +103,9 @@ def register(sub) -> None:
     t.add_argument("--size", default=d.size, choices=["tiny", "small", "base"])
     t.add_argument("--minutes", type=float, default=d.minutes, help="training time budget")
     t.add_argument("--max-epochs", type=int, default=d.max_epochs)
-    t.add_argument("--max-steps", type=int, default=d.max_steps)
+    t.add_argument("--max-steps", type=int, default=d.max_steps, help="stop after N optimizer steps (0: no limit)")
+    t.add_argument("--cooldown-steps", type=int, default=d.cooldown_steps,
+                   help="decay the learning rate linearly to 0 over the last N of --max-steps")
     t.add_argument("--max-tokens", type=int, default=d.max_tokens, help="padded tokens per batch")
     t.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
     t.add_argument("--warmup-steps", type=int, default=d.warmup_steps)

@@ -65,6 +65,7 @@ class TrainConfig:
     minutes: float = 80.0            # wall-clock training budget (data preparation not included)
     max_epochs: int = 1000
     max_steps: int = 0               # stop after this many optimizer steps (0: no limit)
+    cooldown_steps: int = 0          # decay lr linearly to 0 over the last N of max_steps (0: off)
     max_sentence_tokens: int = 100   # longer training pairs are skipped
     bf16: bool = True
     seed: int = 0

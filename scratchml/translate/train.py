@@ -5,7 +5,9 @@ Recipe (Vaswani et al. 2017, section 5, adapted to a laptop CPU):
 - label-smoothed cross-entropy (epsilon 0.1, section 5.4), summed over the target tokens of the
   global batch and divided by their number, so that the gradient does not depend on how the batch
   is split across processes;
-- AdamW (beta2 0.98) with the inverse-square-root schedule: lr = peak * min(s / w, sqrt(w / s));
+- AdamW (beta2 0.98) with the inverse-square-root schedule: lr = peak * min(s / w, sqrt(w / s)),
+  optionally cooled down linearly to 0 over the last ``cooldown_steps`` of ``max_steps`` (the
+  "warmup-stable-decay" shape: Hägele et al. 2024 find such a final decay matches a cosine run);
 - gradient clipping, bf16 autocast on CPU (fp32 master weights);
 - an exponential moving average of the weights (``ema_decay``), which is what gets validated,
   checkpointed as the model and exported; the raw training weights live in the training state;
@@ -137,6 +139,15 @@ def inverse_sqrt_lr(step: int, peak: float, warmup: int) -> float:
     return peak * min(step / warmup, math.sqrt(warmup / step))
 
 
+def learning_rate(step: int, cfg: TrainConfig) -> float:
+    """The rate of optimizer step ``step`` (1-based): inverse square root, times the cooldown's
+    linear ramp (max_steps - step + 1) / cooldown_steps over the last cooldown_steps steps."""
+    lr = inverse_sqrt_lr(step, cfg.lr, cfg.warmup_steps)
+    if cfg.cooldown_steps:
+        lr *= min(1.0, (cfg.max_steps - step + 1) / cfg.cooldown_steps)
+    return lr
+
+
 def batch_loss(model, src, tgt_in, tgt_out, pad_id, smoothing, n_tokens, world, bf16):
     """Label-smoothed CE summed over this process's tokens, / tokens of the global batch * world
     (DDP averages gradients over processes, which the * world undoes)."""
@@ -185,6 +196,9 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
     ``out/checkpoint`` is resumable. ``splits`` replaces the English-Spanish corpus (tests)."""
     out = Path(out)
     ckpt_dir = out / "checkpoint"
+    if cfg.cooldown_steps and not 0 < cfg.cooldown_steps <= cfg.max_steps:
+        raise ScratchMLError(f"--cooldown-steps {cfg.cooldown_steps} needs --max-steps of at least as "
+                             f"many (got {cfg.max_steps}): the cooldown ends at the last step")
     rank, world = _world()
     torch.manual_seed(cfg.seed)
 
@@ -269,7 +283,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
             src, tgt_in, tgt_out = collate([data.train_src[i] for i in mine], [data.train_tgt[i] for i in mine],
                                            mcfg.bos_id, mcfg.eos_id, mcfg.pad_id)
             n_tokens = sum(tgt_lens[i] for i in idx)  # target tokens of the whole global batch
-            lr = inverse_sqrt_lr(prog["step"] + 1, cfg.lr, cfg.warmup_steps)
+            lr = learning_rate(prog["step"] + 1, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss, loss_sum = batch_loss(ddp_model, src, tgt_in, tgt_out, mcfg.pad_id, cfg.label_smoothing,

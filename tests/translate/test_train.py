@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from scratchml.errors import ScratchMLError
 from scratchml.translate.checkpoint import load_model_dir, save_model_dir
-from scratchml.translate.train import train
+from scratchml.translate.train import learning_rate, train
 from scratchml.translate.translator import Translator
 from tests.translate.conftest import toy_config
 
@@ -106,3 +106,17 @@ def test_two_process_ddp_equals_one_process(tmp_path, toy_splits):
     ddp, _, _ = load_model_dir(tmp_path / "ddp" / "checkpoint")
     for (name, a), (_, b) in zip(single.state_dict().items(), ddp.state_dict().items()):
         assert torch.allclose(a, b, atol=1e-5), name
+
+
+def test_cooldown_ramps_the_learning_rate_to_zero_over_the_last_steps():
+    cfg = toy_config(lr=1e-3, warmup_steps=10, max_steps=100, cooldown_steps=20)
+    no_cooldown = toy_config(lr=1e-3, warmup_steps=10, max_steps=100)
+    for step in (1, 10, 50, 80):                            # before the cooldown: untouched
+        assert learning_rate(step, cfg) == learning_rate(step, no_cooldown)
+    assert learning_rate(90, cfg) == pytest.approx(1e-3 * (10 / 90) ** 0.5 * 11 / 20)
+    assert learning_rate(100, cfg) == pytest.approx(learning_rate(100, no_cooldown) / 20)
+
+
+def test_cooldown_without_max_steps_is_refused(tmp_path, toy_splits):
+    with pytest.raises(ScratchMLError, match="--max-steps"):
+        train(toy_config(max_steps=0, cooldown_steps=10), tmp_path, splits=toy_splits, progress=False)
