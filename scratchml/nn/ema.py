@@ -12,7 +12,7 @@ and save with the averaged weights: ``ema.copy_to(model)``.
 
 import numpy as np
 
-from scratchml.nn.chunks import split
+from scratchml.nn.chunks import parallel, split
 from scratchml.nn.sequential import Sequential
 
 
@@ -26,11 +26,15 @@ class EMA:
         self.t = 0
 
     def update(self) -> None:
-        d = min(self.decay, (1 + self.t) / (10 + self.t))
+        self._d = min(self.decay, (1 + self.t) / (10 + self.t))
         self.t += 1
-        for live, average, tmp in self._chunks:             # θ̄ ← θ̄ + (1 − d)(θ − θ̄)
+        parallel(self._update_chunks, len(self._chunks))
+
+    def _update_chunks(self, indices) -> None:
+        for i in indices:                                   # θ̄ ← θ̄ + (1 − d)(θ − θ̄)
+            live, average, tmp = self._chunks[i]
             np.subtract(live, average, out=tmp)
-            tmp *= 1 - d
+            tmp *= 1 - self._d
             average += tmp
 
     def copy_to(self, model: Sequential) -> None:
