@@ -2,7 +2,8 @@
 
 Each system registers its sub-commands from its own module (``register(subparsers)``) and keeps heavy
 imports (torch, matplotlib) inside the handlers, so ``scratchml --help`` stays instant. A handler
-returns normally on success; a ``ScratchMLError`` becomes one line on stderr and exit status 1.
+returns normally on success; a ``ScratchMLError`` (or a refusal from the file system, ``OSError``)
+becomes one line on stderr and exit status 1.
 """
 
 import argparse
@@ -57,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `scratchml ... | head` closed the pipe: not an error
         sys.stderr.close()
         return 0
+    except OSError as e:     # the file system said no: unwritable folder, disk full, ...
+        where = f": {e.filename}" if e.filename else ""
+        print(f"scratchml: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
     return 0
 
 

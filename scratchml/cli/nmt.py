@@ -46,10 +46,19 @@ def _read_stdin_lines() -> list[str]:
     return lines
 
 
+def _check_argument(text: str, n: int) -> str:
+    """Python hands undecodable bytes of argv over as lone surrogates: refuse them here."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ScratchMLError(f"argument {n} is not valid UTF-8") from None
+    return text
+
+
 def _translate(args) -> None:
     from scratchml.translate.translator import Translator
 
-    texts = args.text if args.text else _read_stdin_lines()
+    texts = [_check_argument(t, n) for n, t in enumerate(args.text, 1)] if args.text else _read_stdin_lines()
     if not any(t.strip() for t in texts):
         raise ScratchMLError("nothing to translate: the text is empty")
     translator = Translator.load(args.model)
@@ -63,6 +72,7 @@ def _attention(args) -> None:
 
     translator = Translator.load(args.model)
     src, tgt, weights = translator.cross_attention(args.sentence, beam=args.beam)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     plot_attention(src, tgt, weights, Path(args.out))
     print(translator.translate(args.sentence, beam=args.beam))
     print(f"attention heatmaps written to {args.out}", file=sys.stderr)

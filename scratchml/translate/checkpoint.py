@@ -63,6 +63,8 @@ def resolve(path) -> Path:
 
 def read_meta(path) -> dict:
     path = resolve(path)
+    if path.exists() and not path.is_dir():
+        raise ScratchMLError(f"{path} is a file; a model is the directory holding {', '.join(FILES)}")
     try:
         meta = json.loads((path / "config.json").read_text())
     except FileNotFoundError:

@@ -21,6 +21,23 @@ class TransformerConfig:
     eos_id: int = 2
 
     def __post_init__(self):
+        for f in fields(self):                              # a config.json may hold anything
+            value, kind = getattr(self, f.name), type(f.default)
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+                setattr(self, f.name, value)
+            if type(value) is not kind:
+                raise ScratchMLError(f"model config {f.name}={value!r} must be of type {kind.__name__}")
+        sizes = ("vocab_size", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff")
+        for name in sizes:
+            if getattr(self, name) < 1:
+                raise ScratchMLError(f"model config {name}={getattr(self, name)} must be at least 1")
+        if self.max_len < 2:  # a source needs at least one token besides <eos>
+            raise ScratchMLError(f"model config max_len={self.max_len} must be at least 2")
+        if not (0 <= self.dropout < 1 and 0 <= self.attention_dropout < 1):
+            raise ScratchMLError("model config dropouts must be in [0, 1)")
+        if not all(0 <= i < self.vocab_size for i in (self.pad_id, self.bos_id, self.eos_id)):
+            raise ScratchMLError(f"model config special token ids must be below vocab_size={self.vocab_size}")
         if self.d_model % self.n_heads:
             raise ScratchMLError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
 

@@ -205,6 +205,9 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
     tokenizer, state, meta = None, None, None
     if resume:
         meta = checkpoint.read_meta(ckpt_dir)
+        if not isinstance(meta.get("train"), dict) or not isinstance(meta.get("progress"), dict):
+            raise ScratchMLError(f"{ckpt_dir} is an exported model, not a training checkpoint: "
+                                 f"it has no training state to resume")
         saved = TrainConfig.from_dict(meta["train"])
         if (saved.size, saved.vocab_size, saved.seed) != (cfg.size, cfg.vocab_size, cfg.seed):
             raise ScratchMLError(f"{ckpt_dir} was trained with size={saved.size} vocab={saved.vocab_size} "

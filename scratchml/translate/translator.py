@@ -57,8 +57,9 @@ class Translator:
         pieces = []
         for sentence in _SENTENCE_END.split(text):
             sid = self._encode(sentence)
-            while len(sid) > self.max_source_tokens:  # no sentence boundary: cut into chunks
+            if len(sid) > self.max_source_tokens:
                 log.warning("a sentence of %d tokens was cut into pieces of %d", len(sid), self.max_source_tokens)
+            while len(sid) > self.max_source_tokens:  # no sentence boundary: cut into chunks
                 pieces.append(sid[:self.max_source_tokens])
                 sid = sid[self.max_source_tokens:]
             if sid:

@@ -1,6 +1,8 @@
 """The translator's command line on bad input: one clear line on stderr, exit code 1, no traceback."""
 
 import io
+import json
+import shutil
 import sys
 
 import pytest
@@ -62,8 +64,6 @@ def test_very_long_input_is_split_with_a_warning(model_dir, capsys):
     ("other-config", "does not match its config.json"),
 ])
 def test_broken_model_directories(model_dir, tmp_path, capsys, damage, message):
-    import json
-    import shutil
     broken = tmp_path / "m"
     if damage != "missing":
         shutil.copytree(model_dir, broken)
@@ -87,3 +87,51 @@ def test_attention_heatmap_and_export(model_dir, tmp_path, capsys):
     assert rc == 0 and (tmp_path / "half" / "README.md").exists()
     rc, out, _ = run(["translate", "--model", str(tmp_path / "half"), "the big cat"], capsys)
     assert rc == 0 and out.strip()
+
+
+def test_invalid_utf8_argument(model_dir, capsys):
+    # Python passes undecodable argv bytes on as lone surrogates (PEP 383)
+    rc, _, err = run(["translate", "--model", str(model_dir), "ok", b"\xff\xfe bad".decode("utf-8", "surrogateescape")],
+                     capsys)
+    assert rc == 1 and "argument 2 is not valid UTF-8" in err
+
+
+def test_a_file_is_not_a_model_directory(model_dir, capsys):
+    rc, _, err = run(["translate", "--model", str(model_dir / "model.safetensors"), "hello"], capsys)
+    assert rc == 1 and "is a file" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("n_heads", 0, "n_heads=0 must be at least 1"),
+    ("d_model", "256", "must be of type int"),
+    ("max_len", 1, "max_len=1 must be at least 2"),
+    ("dropout", 1.5, "dropouts"),
+    ("eos_id", 10**9, "special token ids"),
+])
+def test_corrupt_config_values(model_dir, tmp_path, capsys, key, value, message):
+    broken = tmp_path / "m"
+    shutil.copytree(model_dir, broken)
+    meta = json.loads((broken / "config.json").read_text())
+    meta["model"][key] = value
+    (broken / "config.json").write_text(json.dumps(meta))
+    rc, _, err = run(["translate", "--model", str(broken), "hello"], capsys)
+    assert rc == 1 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_resuming_an_exported_model_is_refused(model_dir, tmp_path, capsys):
+    shutil.copytree(model_dir, tmp_path / "run" / "checkpoint")
+    meta_file = tmp_path / "run" / "checkpoint" / "config.json"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({"model": meta["model"]}))
+    rc, _, err = run(["nmt", "train", "--resume", "--size", "tiny", "--out", str(tmp_path / "run")], capsys)
+    assert rc == 1 and "not a training checkpoint" in err
+
+
+def test_attention_into_a_new_folder_and_unwritable_output(model_dir, tmp_path, capsys):
+    png = tmp_path / "new" / "folder" / "attn.png"
+    rc, _, _ = run(["nmt", "attention", "--model", str(model_dir), "the cat", "--out", str(png)], capsys)
+    assert rc == 0 and png.exists()
+    (tmp_path / "file").write_text("")
+    rc, _, err = run(["nmt", "attention", "--model", str(model_dir), "the cat",
+                      "--out", str(tmp_path / "file" / "attn.png")], capsys)
+    assert rc == 1 and "error" in err and len(err.strip().splitlines()) == 1
