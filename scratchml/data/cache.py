@@ -5,6 +5,7 @@ checksummed once per process; a wrong checksum is an error, never silently re-us
 """
 
 import hashlib
+import http.client
 import os
 import shutil
 import tempfile
@@ -50,13 +51,17 @@ def verify(path: Path, expected: str) -> None:
 
 
 def _download(url: str, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    except OSError as e:
+        raise ScratchMLError(f"{dest} is missing and the dataset cache {dest.parent} cannot be written "
+                             f"({e.strerror}); set SCRATCHML_DATA to a writable folder") from None
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
             shutil.copyfileobj(resp, out)
         os.replace(tmp, dest)  # atomic: a cut-off download never looks like a complete file
-    except OSError as e:
+    except (OSError, http.client.HTTPException) as e:  # no network, HTTP error, cut-off transfer
         Path(tmp).unlink(missing_ok=True)
         raise ScratchMLError(
             f"{dest} is missing and downloading it from {url} failed ({e}); download it by hand "

@@ -70,8 +70,13 @@ def load(path: str | Path) -> tuple[Sequential, dict]:
             a = arrays.pop(f"layer{i}.{j}", None)
             if a is None or a.shape != p.shape or a.dtype.kind != "f":
                 raise ScratchMLError(f"{not_ours} (layer {i} parameter {j}: missing or wrong shape)")
-            p.data = a.copy()
+            p.data = a.astype(p.data.dtype)                 # the hot path is float32 (see linear.py)
             p.grad = np.zeros_like(p.data)
     if arrays:
         raise ScratchMLError(f"{not_ours} (unexpected arrays {sorted(arrays)})")
+    linear = [(i, layer) for i, layer in enumerate(layers) if hasattr(layer, "in_features")]
+    for (i, a), (j, b) in zip(linear, linear[1:]):          # the other layers keep the width
+        if a.out_features != b.in_features:
+            raise ScratchMLError(f"{not_ours} (layer {i} gives {a.out_features} features "
+                                 f"but layer {j} takes {b.in_features})")
     return Sequential(*layers), arch.get("meta", {})

@@ -49,6 +49,27 @@ def test_missing_file_download_failure_is_clear(fake_dataset):
     assert not list((root / "toy").glob("*.part")), "a failed download leaves no partial file"
 
 
+def test_unwritable_cache_is_clear(fake_dataset, monkeypatch):
+    root, _ = fake_dataset
+    (root / "blocker").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("SCRATCHML_DATA", str(root / "blocker"))
+    with pytest.raises(ScratchMLError, match=r"cannot be written.*SCRATCHML_DATA"):
+        cache.fetch("toy", "toy.zip")
+
+
+def test_cut_off_download_is_clear(fake_dataset, monkeypatch):
+    import http.client
+    root, _ = fake_dataset
+    (root / "toy" / "toy.zip").unlink()
+
+    def cut_off(url, timeout):
+        raise http.client.IncompleteRead(b"partial", 100)
+    monkeypatch.setattr(cache.urllib.request, "urlopen", cut_off)
+    with pytest.raises(ScratchMLError, match=r"toy\.zip is missing and downloading it .* failed"):
+        cache.fetch("toy", "toy.zip")
+    assert not list((root / "toy").glob("*.part"))
+
+
 def test_unknown_dataset_and_file():
     with pytest.raises(ScratchMLError, match="unknown dataset"):
         cache.fetch("nope", "x")

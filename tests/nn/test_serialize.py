@@ -54,8 +54,13 @@ def _arch(layers):
                    **{"layer0.0": np.zeros((3, 2)), "layer0.1": np.zeros(2)}),
     lambda p: _npz(p, architecture=_arch([{"type": "Linear", "in_features": 2, "out_features": 2}]),
                    **{"layer0.0": np.zeros((2, 2)), "layer0.1": np.zeros(2), "extra": np.zeros(1)}),
+    lambda p: _npz(p, architecture=_arch([{"type": "Linear", "in_features": 2, "out_features": 3},
+                                          {"type": "ReLU"},
+                                          {"type": "Linear", "in_features": 4, "out_features": 2}]),
+                   **{"layer0.0": np.zeros((2, 3)), "layer0.1": np.zeros(3),
+                      "layer2.0": np.zeros((4, 2)), "layer2.1": np.zeros(2)}),
 ], ids=["text", "empty", "empty-zip", "npy", "no-architecture", "pickle", "bad-json", "other-format",
-        "unknown-layer", "wrong-shape", "extra-array"])
+        "unknown-layer", "wrong-shape", "extra-array", "layers-do-not-connect"])
 def test_files_that_are_not_ours(tmp_path, make):
     path = tmp_path / "model.npz"
     make(path)
@@ -66,3 +71,13 @@ def test_files_that_are_not_ours(tmp_path, make):
 def test_missing_file(tmp_path):
     with pytest.raises(ScratchMLError, match="no such model file"):
         nn.load(tmp_path / "nope.npz")
+
+
+def test_float64_weights_load_as_float32_and_run(tmp_path):
+    rng = np.random.default_rng(0)
+    m = nn.Sequential(nn.Linear(6, 3, rng=rng, dtype=np.float64))
+    nn.save(m, tmp_path / "m.npz")
+    loaded, _ = nn.load(tmp_path / "m.npz")
+    assert loaded.flat.data.dtype == np.float32
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(x), x.astype(np.float64) @ m.layers[0].weight.data, rtol=1e-5)
