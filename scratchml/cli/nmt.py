@@ -12,14 +12,15 @@ def _train(args) -> None:
     from dataclasses import fields
 
     from scratchml.translate.config import TrainConfig
-    from scratchml.translate.train import init_distributed, train
+    from scratchml.translate.train import init_distributed, pick_device, train
 
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
-    init_distributed()
+    device = pick_device(args.device)
+    init_distributed(device)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
-    result = train(cfg, args.out, resume=args.resume)
+    result = train(cfg, args.out, resume=args.resume, device=device)
     result.pop("step_losses")
     print(json.dumps(result))
 
@@ -129,6 +130,8 @@ def register(sub) -> None:
     t.add_argument("--train-limit", type=int, default=d.train_limit, help="use only N training pairs")
     t.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32")
     t.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto: a CUDA GPU when there is one (under torchrun: LOCAL_RANK's), else the CPU")
     t.set_defaults(func=_train)
 
     e = nsub.add_parser("eval", help="BLEU/chrF on a test set; writes OUT/eval.json")

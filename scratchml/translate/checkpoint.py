@@ -44,12 +44,12 @@ def save_model_dir(path, model: Transformer, tokenizer: Tokenizer, meta: dict,
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     dtype = torch.float16 if half else torch.float32
-    weights = {k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items()}
+    weights = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
     save_file(weights, tmp / "model.safetensors")
     (tmp / "config.json").write_text(json.dumps({"model": model.cfg.to_dict(), **meta}, indent=2))
     tokenizer.save(tmp / "tokenizer.json")
     if train_state is not None:
-        save_file(train_state, tmp / "train_state.safetensors")
+        save_file({k: v.cpu().contiguous() for k, v in train_state.items()}, tmp / "train_state.safetensors")
     _swap_in(tmp, path)
 
 

@@ -8,7 +8,7 @@ Recipe (Vaswani et al. 2017, section 5, adapted to a laptop CPU):
 - AdamW (beta2 0.98) with the inverse-square-root schedule: lr = peak * min(s / w, sqrt(w / s)),
   optionally cooled down linearly to 0 over the last ``cooldown_steps`` of ``max_steps`` (the
   "warmup-stable-decay" shape: Hägele et al. 2024 find such a final decay matches a cosine run);
-- gradient clipping, bf16 autocast on CPU (fp32 master weights);
+- gradient clipping, bf16 autocast (fp32 master weights); on a GPU when there is one;
 - an exponential moving average of the weights (``ema_decay``), which is what gets validated,
   checkpointed as the model and exported; the raw training weights live in the training state;
 - a time budget: training stops after ``minutes`` (or ``max_epochs``), validation loss and BLEU on the
@@ -54,10 +54,26 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
-def init_distributed() -> bool:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+def pick_device(name: str = "auto") -> torch.device:
+    """"auto": a GPU when CUDA is available (under torchrun, the one of LOCAL_RANK), else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return torch.device("cpu")
+    if name != "cuda":
+        raise ScratchMLError(f"unknown device {name!r}; use auto, cpu or cuda")
+    if not torch.cuda.is_available():
+        raise ScratchMLError("--device cuda, but PyTorch sees no CUDA GPU here")
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    torch.cuda.set_device(device)
+    return device
+
+
+def init_distributed(device: torch.device) -> bool:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1): NCCL between GPUs,
+    gloo between CPU processes."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         return True
     return False
 
@@ -97,10 +113,12 @@ def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None,
 
 # ---- optimizer state <-> safetensors --------------------------------------------------------------
 
-def _pack_state(optimizer: torch.optim.Optimizer, progress: dict,
-                raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _pack_state(optimizer: torch.optim.Optimizer, progress: dict, raw: dict[str, torch.Tensor],
+                device: torch.device) -> dict[str, torch.Tensor]:
     """Optimizer moments, RNG, progress and (with EMA on) the raw training weights."""
     state = {"rng.torch": torch.get_rng_state()}
+    if device.type == "cuda":                               # dropout on the GPU draws from its own RNG
+        state["rng.cuda"] = torch.cuda.get_rng_state(device)
     state.update({f"raw.{k}": v.detach().clone() for k, v in raw.items()})
     for i, s in optimizer.state_dict()["state"].items():
         for key, value in s.items():
@@ -120,8 +138,11 @@ def _restore_raw_weights(model: Transformer, state: dict[str, torch.Tensor], ema
     model.load_state_dict(raw, strict=False)
 
 
-def _unpack_state(optimizer: torch.optim.Optimizer, state: dict[str, torch.Tensor]) -> None:
+def _unpack_state(optimizer: torch.optim.Optimizer, state: dict[str, torch.Tensor],
+                  device: torch.device) -> None:
     torch.set_rng_state(state["rng.torch"])
+    if device.type == "cuda" and "rng.cuda" in state:
+        torch.cuda.set_rng_state(state["rng.cuda"], device)
     sd = optimizer.state_dict()
     per_param: dict[int, dict] = {}
     for name, value in state.items():
@@ -152,7 +173,7 @@ def batch_loss(model, src, tgt_in, tgt_out, pad_id, smoothing, n_tokens, world, 
     """Label-smoothed CE summed over this process's tokens, / tokens of the global batch * world
     (DDP averages gradients over processes, which the * world undoes)."""
     real = tgt_out != pad_id  # (B, T): project and score only real target tokens
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(src.device.type, dtype=torch.bfloat16, enabled=bf16):
         logits = model(src, tgt_in, select=real)  # (N, V)
     loss_sum = F.cross_entropy(logits.float(), tgt_out[real], label_smoothing=smoothing, reduction="sum")
     return loss_sum / n_tokens * world, loss_sum.detach()
@@ -162,14 +183,15 @@ def batch_loss(model, src, tgt_in, tgt_out, pad_id, smoothing, n_tokens, world, 
 def validation_loss(model: Transformer, data: EncodedData, cfg: TrainConfig) -> float:
     """Mean per-token negative log-likelihood (no label smoothing) on the validation split."""
     model.eval()
-    mc = model.cfg
+    mc, device = model.cfg, next(model.parameters()).device
     total, count = 0.0, 0
     lens = [len(s) + 1 for s in data.valid_src]
     tlens = [len(t) + 1 for t in data.valid_tgt]
     for idx in make_batches(lens, tlens, cfg.max_tokens, seed=0, epoch=0):
         src, tgt_in, tgt_out = collate([data.valid_src[i] for i in idx], [data.valid_tgt[i] for i in idx],
                                        mc.bos_id, mc.eos_id, mc.pad_id)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        src, tgt_in, tgt_out = src.to(device), tgt_in.to(device), tgt_out.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             logits = model(src, tgt_in)
         total += F.cross_entropy(logits.float().flatten(0, 1), tgt_out.flatten(),
                                  ignore_index=mc.pad_id, reduction="sum").item()
@@ -191,10 +213,10 @@ def validation_bleu(model: Transformer, tokenizer: Tokenizer, data: EncodedData,
 
 
 def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
-          splits: Splits | None = None) -> dict:
+          splits: Splits | None = None, device: torch.device | str = "cpu") -> dict:
     """Train (or resume) into ``out``; returns a summary with the loss of every step taken.
     ``out/checkpoint`` is resumable. ``splits`` replaces the English-Spanish corpus (tests)."""
-    out = Path(out)
+    out, device = Path(out), torch.device(device)
     ckpt_dir = out / "checkpoint"
     if cfg.cooldown_steps and not 0 < cfg.cooldown_steps <= cfg.max_steps:
         raise ScratchMLError(f"--cooldown-steps {cfg.cooldown_steps} needs --max-steps of at least as "
@@ -220,7 +242,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
     sp = tokenizer.special_tokens
     mcfg = preset(cfg.size, vocab_size=tokenizer.vocab_size, dropout=cfg.dropout,
                   pad_id=sp["<pad>"], bos_id=sp["<bos>"], eos_id=sp["<eos>"])
-    model = Transformer(mcfg)
+    model = Transformer(mcfg).to(device)
     if resume:
         loaded, _, _ = checkpoint.load_model_dir(ckpt_dir, expect=mcfg)
         model.load_state_dict(loaded.state_dict())  # the averaged weights when EMA is on
@@ -236,12 +258,12 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
                                   lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9, fused=True)
     prog = {"step": 0, "epoch": 0, "batch": 0, "elapsed": 0.0, "tokens": 0}
     if resume:
-        _unpack_state(optimizer, state)
+        _unpack_state(optimizer, state, device)
         prog.update(meta["progress"])
     ddp_model = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
-        ddp_model = DistributedDataParallel(model)
+        ddp_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     n_params = model.num_parameters()
     metrics_file = out / "metrics.csv"
@@ -262,7 +284,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
         meta_out = {"train": asdict(cfg), "progress": dict(prog), "parameters": n_params,
                     "removed_test_overlap": data.removed}
         raw = {n: p for n, p in model.named_parameters()} if ema else {}
-        train_state = _pack_state(optimizer, prog, raw)
+        train_state = _pack_state(optimizer, prog, raw, device)
         with averaged():
             checkpoint.save_model_dir(ckpt_dir, model, tokenizer, meta_out, train_state)
 
@@ -285,6 +307,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
             mine = idx[rank::world]
             src, tgt_in, tgt_out = collate([data.train_src[i] for i in mine], [data.train_tgt[i] for i in mine],
                                            mcfg.bos_id, mcfg.eos_id, mcfg.pad_id)
+            src, tgt_in, tgt_out = (t.to(device, non_blocking=True) for t in (src, tgt_in, tgt_out))
             n_tokens = sum(tgt_lens[i] for i in idx)  # target tokens of the whole global batch
             lr = learning_rate(prog["step"] + 1, cfg)
             for group in optimizer.param_groups:

@@ -29,7 +29,10 @@ def _fast_bf16() -> bool:
 class Translator:
     def __init__(self, model, tokenizer, meta: dict | None = None, bf16: bool | None = None):
         self.model, self.tokenizer, self.meta = model.eval(), tokenizer, meta or {}
-        self.bf16 = _fast_bf16() if bf16 is None else bf16  # decode in bfloat16 where it is fast
+        self.device = next(model.parameters()).device
+        if bf16 is None:                                    # decode in bfloat16 where it is fast
+            bf16 = self.device.type == "cuda" or (self.device.type == "cpu" and _fast_bf16())
+        self.bf16 = bf16
         self.cfg = model.cfg
         self.max_source_tokens = self.cfg.max_len - 1  # room for <eos>
 
@@ -80,11 +83,11 @@ class Translator:
             idx = [i for i in order[start:start + batch_size] if sources[i]]
             if not idx:
                 continue
-            src = pad([sources[i] + [self.cfg.eos_id] for i in idx], self.cfg.pad_id)
+            src = pad([sources[i] + [self.cfg.eos_id] for i in idx], self.cfg.pad_id).to(self.device)
             limit = min(self.cfg.max_len - 1, int(1.5 * src.size(1)) + 10)
             if max_length is not None:
                 limit = max(1, min(limit, max_length))
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 if beam == 1:
                     hyps = greedy_decode(self.model, src, limit)
                 else:
@@ -113,8 +116,8 @@ class Translator:
             raise ScratchMLError("cannot show attention for an empty sentence")
         src_ids = self.segment(text)[0]
         hyp = self.translate_ids([src_ids], beam=beam)[0]
-        src = torch.tensor([src_ids + [self.cfg.eos_id]])
-        tgt_in = torch.tensor([[self.cfg.bos_id] + hyp])
+        src = torch.tensor([src_ids + [self.cfg.eos_id]], device=self.device)
+        tgt_in = torch.tensor([[self.cfg.bos_id] + hyp], device=self.device)
         self.model.keep_attention_weights(True)
         try:
             self.model(src, tgt_in)
@@ -123,4 +126,4 @@ class Translator:
             self.model.keep_attention_weights(False)
         label = lambda i: self.tokenizer.decode([i])  # noqa: E731
         # Row t of the weights is the query that produced output token t (the last one is </s>).
-        return [label(i) for i in src_ids] + ["</s>"], [label(i) for i in hyp] + ["</s>"], weights.float()
+        return [label(i) for i in src_ids] + ["</s>"], [label(i) for i in hyp] + ["</s>"], weights.float().cpu()

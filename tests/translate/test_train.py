@@ -120,3 +120,11 @@ def test_cooldown_ramps_the_learning_rate_to_zero_over_the_last_steps():
 def test_cooldown_without_max_steps_is_refused(tmp_path, toy_splits):
     with pytest.raises(ScratchMLError, match="--max-steps"):
         train(toy_config(max_steps=0, cooldown_steps=10), tmp_path, splits=toy_splits, progress=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_device_choice_without_a_gpu():
+    from scratchml.translate.train import pick_device
+    assert pick_device("auto") == torch.device("cpu")
+    with pytest.raises(ScratchMLError, match="no CUDA GPU"):
+        pick_device("cuda")
