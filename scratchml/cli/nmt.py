@@ -121,6 +121,11 @@ def register(sub) -> None:
     t.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
     t.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
     t.add_argument("--dropout", type=float, default=d.dropout)
+    t.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    t.add_argument("--clip-norm", type=float, default=d.clip_norm, help="gradient norm clip (0: off)")
+    t.add_argument("--vocab-size", type=int, default=d.vocab_size, help="BPE vocabulary of a new run")
+    t.add_argument("--max-sentence-tokens", type=int, default=d.max_sentence_tokens,
+                   help="skip longer training pairs")
     t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     t.add_argument("--ema-decay", type=float, default=d.ema_decay,
                    help="moving average of the weights that is validated and exported (0: off)")

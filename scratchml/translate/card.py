@@ -3,10 +3,30 @@
 import json
 import os
 import platform
+from dataclasses import asdict
 from pathlib import Path
 
 from scratchml.data.registry import DATASETS
 from scratchml.errors import ScratchMLError
+from scratchml.translate.config import TrainConfig
+
+
+def train_command(train: dict) -> str:
+    """The ``scratchml nmt train`` command of a saved TrainConfig: the flags that differ from the
+    defaults. With a step budget the time budget only has to be out of the way."""
+    defaults = asdict(TrainConfig())
+    flags = []
+    for key, value in train.items():
+        if key not in defaults or value == defaults[key] or key == "minutes" and train.get("max_steps"):
+            continue
+        if key == "bf16":
+            flags.append("--no-bf16")
+        else:
+            flags.append(f"--{key.replace('_', '-')} {value:g}" if isinstance(value, float)
+                         else f"--{key.replace('_', '-')} {value}")
+    if train.get("max_steps"):
+        flags.append("--minutes 100000")
+    return " ".join(["scratchml nmt train", *flags])
 
 
 def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
@@ -28,9 +48,10 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
         if train.get("ema_decay") else "- The weights are the final training weights (no averaging).",
         "",
         "## Training",
-        f"- Command: `scratchml nmt train` with {json.dumps(train)} "
-        "(the defaults of `scratchml nmt train`, unless listed differently), then "
-        "`scratchml nmt export runs/nmt/checkpoint --out models/en-es`.",
+        f"- Command: `{train_command(train)}`, then "
+        "`scratchml nmt export runs/nmt/checkpoint --out models/en-es`" + (
+            ". The step budget decides where the run ends, not the clock: it may be cut into sessions "
+            "and continued with `--resume`, which continues exactly (tested)." if train.get("max_steps") else "."),
         f"- {prog.get('step', 0):,} optimizer steps, {prog.get('epoch', 0)} full epochs, {minutes:.1f} minutes of "
         f"training, {tokens:,} target tokens ({tokens / max(prog.get('elapsed', 1), 1):.0f} target tokens/s).",
         f"- Hardware: {platform.machine()} CPU, {os.cpu_count()} cores, no GPU.",
