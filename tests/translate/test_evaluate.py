@@ -1,0 +1,44 @@
+"""Test-set scoring: sacrebleu's numbers on the translator's output, and the eval command's file."""
+
+import json
+
+import pytest
+
+from scratchml.cli.main import main
+from scratchml.translate import evaluate as evaluate_module
+from scratchml.translate.evaluate import evaluate
+
+
+class Echo:
+    """A stand-in translator that returns fixed outputs."""
+
+    def __init__(self, outputs):
+        self.outputs = outputs
+
+    def translate(self, texts, beam=4, batch_size=64):
+        return self.outputs[:len(texts)]
+
+
+def test_scores_are_sacrebleus(monkeypatch):
+    refs = ["El gato duerme en el sofá.", "¿Dónde está la estación?", "Me gusta leer libros."]
+    monkeypatch.setattr(evaluate_module, "load_testset", lambda name: (["x", "y", "z"], refs))
+    perfect = evaluate(Echo(refs), "tatoeba")
+    assert perfect["bleu"] == 100.0 and perfect["chrf"] == 100.0 and perfect["sentences"] == 3
+    wrong = evaluate(Echo(["Hola.", "Adiós.", "Gracias."]), "tatoeba", limit=2)
+    assert wrong["sentences"] == 2 and wrong["bleu"] < 10 and wrong["hypotheses"] == ["Hola.", "Adiós."]
+    assert wrong["bleu_signature"].startswith("nrefs:1|case:mixed")
+
+
+@pytest.mark.dataset("en-es-test")
+def test_eval_command_on_the_shipped_model(tmp_path, capsys):
+    import sacrebleu
+
+    from scratchml.data.cache import dataset_path
+    rc = main(["nmt", "eval", "--testset", "tatoeba", "--beam", "1", "--limit", "40", "--out", str(tmp_path)])
+    assert rc == 0
+    result = json.loads((tmp_path / "eval.json").read_text())
+    folder = dataset_path("en-es-test")
+    refs = (folder / "tatoeba-test-v2020-07-28.spa").read_text(encoding="utf-8").splitlines()[:40]
+    assert len(result["hypotheses"]) == 40
+    assert result["bleu"] == round(sacrebleu.corpus_bleu(result["hypotheses"], [refs]).score, 2)
+    assert result["bleu"] > 20  # the shipped model translates, not just runs
