@@ -9,6 +9,7 @@ becomes one line on stderr and exit status 1.
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from scratchml import __version__
@@ -44,12 +45,27 @@ def _setup_logging() -> None:
     logger.propagate = False
 
 
+def _check_utf8(argv: list[str]) -> None:
+    """Python hands undecodable argv bytes over as lone surrogates (PEP 383): refuse them here,
+    before they reach a tokenizer or a file name."""
+    for n, arg in enumerate(argv, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ScratchMLError(f"argument {n} is not valid UTF-8") from None
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     _setup_logging()
+    debug = os.environ.get("SCRATCHML_DEBUG", "") not in ("", "0")
     try:
+        _check_utf8(argv)
         args.func(args)
     except ScratchMLError as e:
+        if debug:
+            raise
         print(f"scratchml: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -59,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except OSError as e:     # the file system said no: unwritable folder, disk full, ...
-        where = f": {e.filename}" if e.filename else ""
+        if debug:
+            raise
+        where = "".join(f": {name}" for name in (e.filename, e.filename2) if name)
         print(f"scratchml: error: {e.strerror or e}{where}", file=sys.stderr)
         return 1
     return 0

@@ -47,19 +47,10 @@ def _read_stdin_lines() -> list[str]:
     return lines
 
 
-def _check_argument(text: str, n: int) -> str:
-    """Python hands undecodable bytes of argv over as lone surrogates: refuse them here."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ScratchMLError(f"argument {n} is not valid UTF-8") from None
-    return text
-
-
 def _translate(args) -> None:
     from scratchml.translate.translator import Translator
 
-    texts = [_check_argument(t, n) for n, t in enumerate(args.text, 1)] if args.text else _read_stdin_lines()
+    texts = args.text if args.text else _read_stdin_lines()
     if not any(t.strip() for t in texts):
         raise ScratchMLError("nothing to translate: the text is empty")
     translator = Translator.load(args.model)
@@ -112,7 +103,7 @@ def register(sub) -> None:
     t.add_argument("--out", default="runs/nmt", help="output folder (checkpoint/, metrics.csv, training.png)")
     t.add_argument("--resume", action="store_true", help="continue OUT/checkpoint exactly where it stopped")
     t.add_argument("--size", default=d.size, choices=["tiny", "small", "base"])
-    t.add_argument("--minutes", type=float, default=d.minutes, help="training time budget")
+    t.add_argument("--minutes", type=float, default=d.minutes, help="training time budget (0: no limit)")
     t.add_argument("--max-epochs", type=int, default=d.max_epochs)
     t.add_argument("--max-steps", type=int, default=d.max_steps, help="stop after N optimizer steps (0: no limit)")
     t.add_argument("--cooldown-steps", type=int, default=d.cooldown_steps,

@@ -26,15 +26,15 @@ class EMA:
         self.t = 0
 
     def update(self) -> None:
-        self._d = min(self.decay, (1 + self.t) / (10 + self.t))
+        d = min(self.decay, (1 + self.t) / (10 + self.t))
         self.t += 1
-        parallel(self._update_chunks, len(self._chunks))
+        parallel(lambda indices: self._update_chunks(indices, 1 - d), len(self._chunks))
 
-    def _update_chunks(self, indices) -> None:
+    def _update_chunks(self, indices, rate: float) -> None:
         for i in indices:                                   # θ̄ ← θ̄ + (1 − d)(θ − θ̄)
             live, average, tmp = self._chunks[i]
             np.subtract(live, average, out=tmp)
-            tmp *= 1 - self._d
+            tmp *= rate
             average += tmp
 
     def copy_to(self, model: Sequential) -> None:

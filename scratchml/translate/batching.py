@@ -40,9 +40,11 @@ def pad(sequences: list[list[int]], pad_id: int) -> torch.Tensor:
     return out
 
 
-def collate(src: list[list[int]], tgt: list[list[int]], bos: int, eos: int, pad_id: int):
+def collate(src: list[list[int]], tgt: list[list[int]], bos: int, eos: int, pad_id: int, device=None):
     """Source + <eos>; decoder input <bos> + target; decoder output target + <eos> (teacher forcing)."""
     src_t = pad([s + [eos] for s in src], pad_id)
     tgt_in = pad([[bos] + t for t in tgt], pad_id)
     tgt_out = pad([t + [eos] for t in tgt], pad_id)
+    if device is not None:
+        return src_t.to(device), tgt_in.to(device), tgt_out.to(device)
     return src_t, tgt_in, tgt_out

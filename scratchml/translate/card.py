@@ -11,9 +11,14 @@ from scratchml.errors import ScratchMLError
 from scratchml.translate.config import TrainConfig
 
 
-def train_command(train: dict) -> str:
+def _number(value: float) -> str:
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
+
+
+def train_command(train: dict, device: str | None = None) -> str:
     """The ``scratchml nmt train`` command of a saved TrainConfig: the flags that differ from the
-    defaults. With a step budget the time budget only has to be out of the way."""
+    defaults, and the device. With a step budget the clock is switched off."""
     defaults = asdict(TrainConfig())
     flags = []
     for key, value in train.items():
@@ -22,15 +27,24 @@ def train_command(train: dict) -> str:
         if key == "bf16":
             flags.append("--no-bf16")
         else:
-            flags.append(f"--{key.replace('_', '-')} {value:g}" if isinstance(value, float)
-                         else f"--{key.replace('_', '-')} {value}")
+            flags.append(f"--{key.replace('_', '-')} {_number(value) if isinstance(value, float) else value}")
     if train.get("max_steps"):
-        flags.append("--minutes 100000")
+        flags.append("--minutes 0")                         # no clock: the step budget decides
+    if device:
+        flags.append(f"--device {device}")
     return " ".join(["scratchml nmt train", *flags])
+
+
+def _hardware(h: dict) -> str:
+    if not h:                                               # checkpoints from before it was recorded
+        return f"{platform.machine()} CPU, {os.cpu_count()} cores, no GPU (the exporting machine)"
+    where = f"{h['processes']} × {h['gpu']}" if h.get("gpu") else f"{h['machine']} CPU, {h['cpu_cores']} cores"
+    return where + (f", {h['processes']} processes" if h["processes"] > 1 and not h.get("gpu") else "")
 
 
 def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
     train, prog, model = meta.get("train", {}), meta.get("progress", {}), meta.get("model", {})
+    hardware = meta.get("hardware", {})
     minutes = prog.get("elapsed", 0) / 60
     tokens = prog.get("tokens", 0)
     lines = [
@@ -48,13 +62,14 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
         if train.get("ema_decay") else "- The weights are the final training weights (no averaging).",
         "",
         "## Training",
-        f"- Command: `{train_command(train)}`, then "
+        f"- Command: `{train_command(train, hardware.get('device'))}`, then "
         "`scratchml nmt export runs/nmt/checkpoint --out models/en-es`" + (
-            ". The step budget decides where the run ends, not the clock: it may be cut into sessions "
-            "and continued with `--resume`, which continues exactly (tested)." if train.get("max_steps") else "."),
+            ". The step budget decided where the run ended, not the clock: it may be cut into sessions "
+            "and continued with `--resume`, which continues exactly (tested)."
+            if train.get("max_steps") and prog.get("step") == train["max_steps"] else "."),
         f"- {prog.get('step', 0):,} optimizer steps, {prog.get('epoch', 0)} full epochs, {minutes:.1f} minutes of "
         f"training, {tokens:,} target tokens ({tokens / max(prog.get('elapsed', 1), 1):.0f} target tokens/s).",
-        f"- Hardware: {platform.machine()} CPU, {os.cpu_count()} cores, no GPU.",
+        f"- Hardware: {_hardware(hardware)}.",
         f"- Data: en-es/spa.txt (Tatoeba via manythings.org, CC-BY 2.0), with {meta.get('removed_test_overlap', '?'):,} "
         "pairs removed because their English or Spanish side (normalized) occurs in a test set; 2 % of the "
         "English sentences held out for validation.",

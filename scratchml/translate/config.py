@@ -25,7 +25,7 @@ class TransformerConfig:
             value, kind = getattr(self, f.name), type(f.default)
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
-                setattr(self, f.name, value)
+                object.__setattr__(self, f.name, value)             # frozen: set it the long way
             if type(value) is not kind:
                 raise ScratchMLError(f"model config {f.name}={value!r} must be of type {kind.__name__}")
         sizes = ("vocab_size", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff")
@@ -79,7 +79,7 @@ class TrainConfig:
     clip_norm: float = 1.0
     ema_decay: float = 0.999         # moving average of the weights, ~1/(1-d) steps (0: off)
     dropout: float = 0.1
-    minutes: float = 80.0            # wall-clock training budget (data preparation not included)
+    minutes: float = 80.0            # wall-clock training budget, data preparation excluded (0: none)
     max_epochs: int = 1000
     max_steps: int = 0               # stop after this many optimizer steps (0: no limit)
     cooldown_steps: int = 0          # decay lr linearly to 0 over the last N of max_steps (0: off)

@@ -14,9 +14,9 @@ def evaluate(translator: Translator, testset: str, beam: int = 4, limit: int = 0
     sources, references = load_testset(testset)
     if limit:
         sources, references = sources[:limit], references[:limit]
-    start = time.time()
+    start = time.perf_counter()
     hypotheses = translator.translate(sources, beam=beam, batch_size=batch_size)
-    seconds = time.time() - start
+    seconds = max(time.perf_counter() - start, 1e-9)
     bleu_metric, chrf_metric = sacrebleu.BLEU(), sacrebleu.CHRF()
     bleu = bleu_metric.corpus_score(hypotheses, [references])
     chrf = chrf_metric.corpus_score(hypotheses, [references])

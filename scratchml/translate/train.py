@@ -22,6 +22,7 @@ import csv
 import logging
 import math
 import os
+import platform
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -64,7 +65,11 @@ def pick_device(name: str = "auto") -> torch.device:
         raise ScratchMLError(f"unknown device {name!r}; use auto, cpu or cuda")
     if not torch.cuda.is_available():
         raise ScratchMLError("--device cuda, but PyTorch sees no CUDA GPU here")
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if local_rank >= torch.cuda.device_count():
+        raise ScratchMLError(f"process LOCAL_RANK={local_rank} has no GPU of its own ({torch.cuda.device_count()} "
+                             f"visible): start at most that many processes per node")
+    device = torch.device("cuda", local_rank)
     torch.cuda.set_device(device)
     return device
 
@@ -165,8 +170,22 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
     linear ramp (max_steps - step + 1) / cooldown_steps over the last cooldown_steps steps."""
     lr = inverse_sqrt_lr(step, cfg.lr, cfg.warmup_steps)
     if cfg.cooldown_steps:
-        lr *= min(1.0, (cfg.max_steps - step + 1) / cfg.cooldown_steps)
+        lr *= min(1.0, max(0.0, (cfg.max_steps - step + 1) / cfg.cooldown_steps))
     return lr
+
+
+def _out_of_time(prog: dict, cfg: TrainConfig) -> bool:
+    return bool(cfg.minutes) and prog["elapsed"] >= cfg.minutes * 60
+
+
+def _any_rank(flag: bool, device: torch.device) -> bool:
+    """True on every process if it is true on one: ranks that stop on different steps would leave
+    the others waiting in their next all-reduce forever (each rank reads its own clock)."""
+    if _world()[1] == 1:
+        return flag
+    t = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
 
 
 def batch_loss(model, src, tgt_in, tgt_out, pad_id, smoothing, n_tokens, world, bf16):
@@ -189,8 +208,7 @@ def validation_loss(model: Transformer, data: EncodedData, cfg: TrainConfig) -> 
     tlens = [len(t) + 1 for t in data.valid_tgt]
     for idx in make_batches(lens, tlens, cfg.max_tokens, seed=0, epoch=0):
         src, tgt_in, tgt_out = collate([data.valid_src[i] for i in idx], [data.valid_tgt[i] for i in idx],
-                                       mc.bos_id, mc.eos_id, mc.pad_id)
-        src, tgt_in, tgt_out = src.to(device), tgt_in.to(device), tgt_out.to(device)
+                                       mc.bos_id, mc.eos_id, mc.pad_id, device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             logits = model(src, tgt_in)
         total += F.cross_entropy(logits.float().flatten(0, 1), tgt_out.flatten(),
@@ -200,12 +218,12 @@ def validation_loss(model: Transformer, data: EncodedData, cfg: TrainConfig) -> 
     return total / max(count, 1)
 
 
-def validation_bleu(model: Transformer, tokenizer: Tokenizer, data: EncodedData, n: int) -> float:
+def validation_bleu(model: Transformer, tokenizer: Tokenizer, data: EncodedData, n: int, bf16: bool) -> float:
     """Greedy-decoding BLEU (sacrebleu) on the first ``n`` validation pairs."""
     import sacrebleu
 
     model.eval()
-    translator = Translator(model, tokenizer)
+    translator = Translator(model, tokenizer, bf16=bf16)
     hyps = translator.translate_ids(data.valid_src[:n], beam=1)
     model.train()
     refs = [es for _, es in data.valid_text[:n]]
@@ -218,18 +236,25 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
     ``out/checkpoint`` is resumable. ``splits`` replaces the English-Spanish corpus (tests)."""
     out, device = Path(out), torch.device(device)
     ckpt_dir = out / "checkpoint"
-    if cfg.cooldown_steps and not 0 < cfg.cooldown_steps <= cfg.max_steps:
+    if cfg.cooldown_steps < 0:
+        raise ScratchMLError(f"--cooldown-steps must be 0 or more, got {cfg.cooldown_steps}")
+    if cfg.cooldown_steps and cfg.cooldown_steps > cfg.max_steps:
         raise ScratchMLError(f"--cooldown-steps {cfg.cooldown_steps} needs --max-steps of at least as "
                              f"many (got {cfg.max_steps}): the cooldown ends at the last step")
+    if cfg.cooldown_steps and cfg.minutes:
+        log.warning("the %g-minute budget may end the run before its cooldown does; --minutes 0 lets "
+                    "--max-steps alone decide", cfg.minutes)
     rank, world = _world()
     torch.manual_seed(cfg.seed)
 
     tokenizer, state, meta = None, None, None
     if resume:
         meta = checkpoint.read_meta(ckpt_dir)
+        if not (checkpoint.resolve(ckpt_dir) / "train_state.safetensors").exists():
+            raise ScratchMLError(f"{ckpt_dir} has no train_state.safetensors: an exported model, "
+                                 f"not a training checkpoint, cannot be resumed")
         if not isinstance(meta.get("train"), dict) or not isinstance(meta.get("progress"), dict):
-            raise ScratchMLError(f"{ckpt_dir} is an exported model, not a training checkpoint: "
-                                 f"it has no training state to resume")
+            raise ScratchMLError(f"{ckpt_dir}/config.json lacks the training settings: the checkpoint is corrupt")
         saved = TrainConfig.from_dict(meta["train"])
         if (saved.size, saved.vocab_size, saved.seed) != (cfg.size, cfg.vocab_size, cfg.seed):
             raise ScratchMLError(f"{ckpt_dir} was trained with size={saved.size} vocab={saved.vocab_size} "
@@ -260,12 +285,17 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
     if resume:
         _unpack_state(optimizer, state, device)
         prog.update(meta["progress"])
+        if (cfg.max_steps and prog["step"] >= cfg.max_steps) or _out_of_time(prog, cfg):
+            raise ScratchMLError(f"{ckpt_dir} has trained {prog['step']} steps in {prog['elapsed'] / 60:.1f} "
+                                 f"minutes already: raise --max-steps or --minutes to go on")
     ddp_model = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         ddp_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     n_params = model.num_parameters()
+    hardware = {"device": device.type, "processes": world, "cpu_cores": os.cpu_count(), "machine": platform.machine(),
+                **({"gpu": torch.cuda.get_device_name(device)} if device.type == "cuda" else {})}
     metrics_file = out / "metrics.csv"
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
@@ -282,7 +312,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
         if rank != 0:
             return
         meta_out = {"train": asdict(cfg), "progress": dict(prog), "parameters": n_params,
-                    "removed_test_overlap": data.removed}
+                    "removed_test_overlap": data.removed, "hardware": hardware}
         raw = {n: p for n, p in model.named_parameters()} if ema else {}
         train_state = _pack_state(optimizer, prog, raw, device)
         with averaged():
@@ -306,8 +336,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
             idx = batches[b]
             mine = idx[rank::world]
             src, tgt_in, tgt_out = collate([data.train_src[i] for i in mine], [data.train_tgt[i] for i in mine],
-                                           mcfg.bos_id, mcfg.eos_id, mcfg.pad_id)
-            src, tgt_in, tgt_out = (t.to(device, non_blocking=True) for t in (src, tgt_in, tgt_out))
+                                           mcfg.bos_id, mcfg.eos_id, mcfg.pad_id, device)
             n_tokens = sum(tgt_lens[i] for i in idx)  # target tokens of the whole global batch
             lr = learning_rate(prog["step"] + 1, cfg)
             for group in optimizer.param_groups:
@@ -330,9 +359,10 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
             prog["elapsed"] = time.time() - run_start
             tok_s = epoch_tokens * world / max(time.time() - epoch_start, 1e-9)
             bar.update(1)
-            bar.set_postfix(loss=f"{epoch_loss / max(epoch_tokens, 1):.3f}", tok_s=f"{tok_s:.0f}",
-                            left=f"{max(cfg.minutes - prog['elapsed'] / 60, 0):.0f}min", refresh=False)
-            if prog["elapsed"] >= cfg.minutes * 60 or (cfg.max_steps and prog["step"] >= cfg.max_steps):
+            bar.set_postfix(loss=f"{epoch_loss / max(epoch_tokens, 1):.3f}", tok_s=f"{tok_s:.0f}", step=prog["step"],
+                            **({"left": f"{max(cfg.minutes - prog['elapsed'] / 60, 0):.0f}min"} if cfg.minutes else {}),
+                            refresh=False)
+            if _any_rank(_out_of_time(prog, cfg), device) or (cfg.max_steps and prog["step"] >= cfg.max_steps):
                 stop = True
                 break
             if time.time() - last_save >= cfg.checkpoint_minutes * 60:
@@ -345,7 +375,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
         if rank == 0:
             with averaged():
                 v_nll = validation_loss(model, data, cfg)
-                v_bleu = validation_bleu(model, tokenizer, data, cfg.valid_bleu_sentences) \
+                v_bleu = validation_bleu(model, tokenizer, data, cfg.valid_bleu_sentences, cfg.bf16) \
                     if cfg.valid_bleu_sentences else float("nan")
             row = [prog["epoch"], prog["step"], round(prog["elapsed"] / 60, 2),
                    round(epoch_loss / max(epoch_tokens, 1), 4), round(v_nll, 4), round(v_bleu, 2),
@@ -362,7 +392,8 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
             plot_metrics(metrics_file, out / "training.png")
         if world > 1:
             dist.barrier()
-        if prog["elapsed"] >= cfg.minutes * 60:
+        prog["elapsed"] = time.time() - run_start
+        if _any_rank(_out_of_time(prog, cfg), device):
             stop = True
     return {"steps": prog["step"], "epochs": prog["epoch"], "minutes": prog["elapsed"] / 60,
             "parameters": n_params, "tokens": prog["tokens"], "step_losses": step_losses}

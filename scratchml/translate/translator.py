@@ -31,7 +31,8 @@ class Translator:
         self.model, self.tokenizer, self.meta = model.eval(), tokenizer, meta or {}
         self.device = next(model.parameters()).device
         if bf16 is None:                                    # decode in bfloat16 where it is fast
-            bf16 = self.device.type == "cuda" or (self.device.type == "cpu" and _fast_bf16())
+            bf16 = (torch.cuda.is_bf16_supported(including_emulation=False) if self.device.type == "cuda"
+                    else self.device.type == "cpu" and _fast_bf16())
         self.bf16 = bf16
         self.cfg = model.cfg
         self.max_source_tokens = self.cfg.max_len - 1  # room for <eos>

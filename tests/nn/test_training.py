@@ -85,3 +85,16 @@ def test_dropout_keeps_the_expectation_and_is_identity_in_eval():
     assert (y == 0).mean() == pytest.approx(0.25, abs=0.01) and y.mean() == pytest.approx(1.0, abs=0.02)
     assert set(np.unique(y)) == {0.0, np.float32(1 / 0.75)}
     assert layer.eval().forward(x) is x
+
+
+def test_parallel_waits_for_every_thread_and_reraises_their_errors():
+    from scratchml.nn.chunks import parallel
+    seen = []
+    parallel(seen.extend, 10, threads=3)
+    assert sorted(seen) == list(range(10))
+
+    def fail_on_one(indices):
+        if 1 in indices:
+            raise ValueError("chunk 1")
+    with pytest.raises(ValueError, match="chunk 1"):
+        parallel(fail_on_one, 4, threads=2)

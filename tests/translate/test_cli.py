@@ -89,11 +89,12 @@ def test_attention_heatmap_and_export(model_dir, tmp_path, capsys):
     assert rc == 0 and out.strip()
 
 
-def test_invalid_utf8_argument(model_dir, capsys):
+@pytest.mark.parametrize("command", [["translate"], ["nmt", "attention"]])
+def test_invalid_utf8_argument(model_dir, capsys, command):
     # Python passes undecodable argv bytes on as lone surrogates (PEP 383)
-    rc, _, err = run(["translate", "--model", str(model_dir), "ok", b"\xff\xfe bad".decode("utf-8", "surrogateescape")],
-                     capsys)
-    assert rc == 1 and "argument 2 is not valid UTF-8" in err
+    bad = b"\xff\xfe bad".decode("utf-8", "surrogateescape")
+    rc, _, err = run([*command, "--model", str(model_dir), bad], capsys)
+    assert rc == 1 and f"argument {len(command) + 3} is not valid UTF-8" in err
 
 
 def test_a_file_is_not_a_model_directory(model_dir, capsys):
@@ -119,12 +120,18 @@ def test_corrupt_config_values(model_dir, tmp_path, capsys, key, value, message)
 
 
 def test_resuming_an_exported_model_is_refused(model_dir, tmp_path, capsys):
-    shutil.copytree(model_dir, tmp_path / "run" / "checkpoint")
-    meta_file = tmp_path / "run" / "checkpoint" / "config.json"
-    meta = json.loads(meta_file.read_text())
-    meta_file.write_text(json.dumps({"model": meta["model"]}))
+    rc, _, _ = run(["nmt", "export", str(model_dir), "--out", str(tmp_path / "run" / "checkpoint")], capsys)
+    assert rc == 0
     rc, _, err = run(["nmt", "train", "--resume", "--size", "tiny", "--out", str(tmp_path / "run")], capsys)
     assert rc == 1 and "not a training checkpoint" in err
+
+
+def test_resuming_a_checkpoint_without_training_settings_is_refused(model_dir, tmp_path, capsys):
+    shutil.copytree(model_dir, tmp_path / "run" / "checkpoint")
+    meta_file = tmp_path / "run" / "checkpoint" / "config.json"
+    meta_file.write_text(json.dumps({"model": json.loads(meta_file.read_text())["model"]}))
+    rc, _, err = run(["nmt", "train", "--resume", "--size", "tiny", "--out", str(tmp_path / "run")], capsys)
+    assert rc == 1 and "corrupt" in err
 
 
 def test_attention_into_a_new_folder_and_unwritable_output(model_dir, tmp_path, capsys):

@@ -128,3 +128,25 @@ def test_device_choice_without_a_gpu():
     assert pick_device("auto") == torch.device("cpu")
     with pytest.raises(ScratchMLError, match="no CUDA GPU"):
         pick_device("cuda")
+
+
+def test_cooldown_never_gives_a_negative_rate():
+    cfg = toy_config(lr=1e-3, warmup_steps=10, max_steps=100, cooldown_steps=20)
+    assert learning_rate(101, cfg) == 0.0 and learning_rate(150, cfg) == 0.0
+
+
+def test_negative_cooldown_is_refused(tmp_path, toy_splits):
+    with pytest.raises(ScratchMLError, match="0 or more"):
+        train(toy_config(max_steps=10, cooldown_steps=-1), tmp_path, splits=toy_splits, progress=False)
+
+
+def test_resuming_a_finished_run_is_refused(tmp_path, toy_splits):
+    train(toy_config(max_steps=3), tmp_path, splits=toy_splits, progress=False)
+    with pytest.raises(ScratchMLError, match="raise --max-steps"):
+        train(toy_config(max_steps=3), tmp_path, resume=True, splits=toy_splits, progress=False)
+
+
+def test_integer_values_of_float_settings_are_accepted():
+    from scratchml.translate.config import TransformerConfig, preset
+    assert preset("tiny", dropout=0).dropout == 0.0
+    assert TransformerConfig.from_dict({"attention_dropout": 0}).attention_dropout == 0.0
