@@ -1,0 +1,72 @@
+"""Where one training step of the default MNIST network spends its time, phase by phase.
+
+Runs the recipe's forward pass, loss, backward pass and optimizer step by hand (the same calls
+``nn.fit`` makes) on real MNIST batches, timing each phase separately, and prints milliseconds per
+step for each. The last line of output is a JSON object with those figures.
+
+Usage: SCRATCHML_DATA=... python benchmarks/mnist_step_profile.py [--steps N]
+"""
+
+import argparse
+import json
+import time
+from collections import defaultdict
+
+import scratchml  # noqa: F401  (first: it sets OpenBLAS's thread spin time before NumPy loads it)
+
+import numpy as np  # noqa: E402
+
+from scratchml import nn  # noqa: E402
+from scratchml.mnist import data  # noqa: E402
+from scratchml.mnist.recipe import Recipe, build_model, make_optimizer  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--warmup", type=int, default=20, help="untimed steps first")
+    args = parser.parse_args()
+    r = Recipe(val_size=0)
+    x, y = data.load("train")
+    model, loss_fn = build_model(r.hidden, seed=r.seed), nn.SoftmaxCrossEntropy(r.label_smoothing)
+    optimizer = make_optimizer(r, model)
+    order = np.random.default_rng(r.seed).permutation(len(x))
+    xb = np.empty((r.batch_size, x.shape[1]), x.dtype)
+    ms: dict[str, float] = defaultdict(float)
+
+    def timed(name, start):
+        now = time.perf_counter()
+        ms[name] += (now - start) * 1e3
+        return now
+
+    batches = len(x) // r.batch_size
+    for step in range(args.warmup + args.steps):
+        if step == args.warmup:
+            ms.clear()
+        t = time.perf_counter()
+        idx = order[(step % batches) * r.batch_size:(step % batches + 1) * r.batch_size]
+        np.take(x, idx, axis=0, out=xb)
+        t = timed("gather batch", t)
+        h = xb
+        for i, layer in enumerate(model.layers):
+            h = layer.forward(h)
+            t = timed(f"forward {i} {type(layer).__name__}", t)
+        loss_fn.forward(h, y[idx])
+        grad = loss_fn.backward()
+        t = timed("loss", t)
+        for i in range(len(model.layers) - 1, -1, -1):
+            grad = model.layers[i].backward(grad, input_grad=i > 0)
+            t = timed(f"backward {i} {type(model.layers[i]).__name__}", t)
+        optimizer.step()
+        timed(f"{r.optimizer} step", t)
+    per_step = {k: round(v / args.steps, 2) for k, v in ms.items()}
+    for k, v in per_step.items():
+        print(f"{k:24s} {v:7.2f} ms")
+    total = round(sum(per_step.values()), 2)
+    print(f"{'total':24s} {total:7.2f} ms")
+    print(json.dumps({"ms_per_step": per_step, "total_ms": total, "steps": args.steps,
+                      "hidden": r.hidden, "batch_size": r.batch_size}))
+
+
+if __name__ == "__main__":
+    main()
