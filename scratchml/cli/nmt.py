@@ -132,7 +132,8 @@ def register(sub) -> None:
 
     e = nsub.add_parser("eval", help="BLEU/chrF on a test set; writes OUT/eval.json")
     e.add_argument("--model", default=None, help="model directory (default: the shipped models/en-es)")
-    e.add_argument("--testset", default="tatoeba", choices=["tatoeba", "newstest2013"])
+    e.add_argument("--testset", default="tatoeba", choices=["tatoeba", "newstest2013", "valid"],
+                   help="valid: the held-out validation split of the training corpus")
     e.add_argument("--beam", type=int, default=4)
     e.add_argument("--limit", type=int, default=0, help="only the first N sentences")
     e.add_argument("--out", default="runs/eval")

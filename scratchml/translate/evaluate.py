@@ -4,14 +4,20 @@ import time
 
 import sacrebleu
 
-from scratchml.translate.corpus import load_testset
+from scratchml.translate.corpus import load_pairs, load_testset, make_splits
 from scratchml.translate.translator import Translator
 
 
 def evaluate(translator: Translator, testset: str, beam: int = 4, limit: int = 0,
              batch_size: int = 64) -> dict:
-    """Translate a test set and score it; ``limit`` > 0 keeps only its first sentences."""
-    sources, references = load_testset(testset)
+    """Translate a test set and score it; ``limit`` > 0 keeps only its first sentences. "valid" is
+    the training corpus's held-out validation split (one reference per pair), for choosing between
+    models without looking at the test sets."""
+    if testset == "valid":
+        pairs = make_splits(load_pairs()).valid
+        sources, references = [en for en, _ in pairs], [es for _, es in pairs]
+    else:
+        sources, references = load_testset(testset)
     if limit:
         sources, references = sources[:limit], references[:limit]
     start = time.perf_counter()
