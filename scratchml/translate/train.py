@@ -11,8 +11,9 @@ Recipe (Vaswani et al. 2017, section 5, adapted to a laptop CPU):
 - gradient clipping, bf16 autocast (fp32 master weights); on a GPU when there is one;
 - an exponential moving average of the weights (``ema_decay``), which is what gets validated,
   checkpointed as the model and exported; the raw training weights live in the training state;
-- a time budget: training stops after ``minutes`` (or ``max_epochs``), validation loss and BLEU on the
-  held-out split after every epoch, an atomic checkpoint every ``checkpoint_minutes``.
+- a budget: training stops after ``minutes`` (0: no clock), ``max_steps`` or ``max_epochs``, whichever
+  comes first; validation loss and BLEU on the held-out split after every epoch, an atomic
+  checkpoint every ``checkpoint_minutes``.
 
 Data parallel: run the same script under ``torchrun --nproc-per-node N``; every process builds the
 same global batches and trains on its slice (PyTorch DDP: gloo on CPU, NCCL on GPU).
