@@ -30,7 +30,8 @@ def _eval(args) -> None:
     from scratchml.translate.translator import Translator
 
     translator = Translator.load(args.model)
-    result = evaluate(translator, args.testset, beam=args.beam, limit=args.limit)
+    options = {} if args.length_penalty is None else {"alpha": args.length_penalty}
+    result = evaluate(translator, args.testset, beam=args.beam, limit=args.limit, **options)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
@@ -136,6 +137,8 @@ def register(sub) -> None:
                    help="valid: the held-out validation split of the training corpus")
     e.add_argument("--beam", type=int, default=4)
     e.add_argument("--limit", type=int, default=0, help="only the first N sentences")
+    e.add_argument("--length-penalty", type=float, default=None,
+                   help="beam search's length penalty alpha (default: the translator's, chosen on validation)")
     e.add_argument("--out", default="runs/eval")
     e.set_defaults(func=_eval)
 

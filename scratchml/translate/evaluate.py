@@ -5,11 +5,11 @@ import time
 import sacrebleu
 
 from scratchml.translate.corpus import load_pairs, load_testset, make_splits
-from scratchml.translate.translator import Translator
+from scratchml.translate.translator import LENGTH_PENALTY, Translator
 
 
 def evaluate(translator: Translator, testset: str, beam: int = 4, limit: int = 0,
-             batch_size: int = 64) -> dict:
+             batch_size: int = 64, alpha: float = LENGTH_PENALTY) -> dict:
     """Translate a test set and score it; ``limit`` > 0 keeps only its first sentences. "valid" is
     the training corpus's held-out validation split (one reference per pair), for choosing between
     models without looking at the test sets."""
@@ -21,13 +21,13 @@ def evaluate(translator: Translator, testset: str, beam: int = 4, limit: int = 0
     if limit:
         sources, references = sources[:limit], references[:limit]
     start = time.perf_counter()
-    hypotheses = translator.translate(sources, beam=beam, batch_size=batch_size)
+    hypotheses = translator.translate(sources, beam=beam, batch_size=batch_size, alpha=alpha)
     seconds = max(time.perf_counter() - start, 1e-9)
     bleu_metric, chrf_metric = sacrebleu.BLEU(), sacrebleu.CHRF()
     bleu = bleu_metric.corpus_score(hypotheses, [references])
     chrf = chrf_metric.corpus_score(hypotheses, [references])
     return {
-        "testset": testset, "sentences": len(sources), "beam": beam,
+        "testset": testset, "sentences": len(sources), "beam": beam, "length_penalty": alpha,
         "bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2),
         "bleu_signature": str(bleu_metric.get_signature()),
         "chrf_signature": str(chrf_metric.get_signature()),
