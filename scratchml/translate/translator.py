@@ -15,8 +15,8 @@ log = logging.getLogger("scratchml.translate")
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "en-es"
 # Length penalty α of beam search, chosen on the validation split with the shipped model, beam 4
-# (`scratchml nmt eval --testset valid --length-penalty A`, BLEU): α 0 → 44.31, 0.6 (GNMT's) → 44.66, 1.0 → 44.69, 1.5 → 44.96,
-# 2.0 → 45.03, 3.0 → 44.96. Below 1.5 the beam prefers translations that are too short.
+# (`scratchml nmt eval --testset valid --length-penalty A`, BLEU): α 0 → 44.31, 0.6 (GNMT's) → 44.66,
+# 1.0 → 44.69, 1.5 → 44.96, 2.0 → 45.03, 3.0 → 44.96. Below 1.5 the beam prefers too-short translations.
 LENGTH_PENALTY = 2.0
 _SENTENCE_END = regex.compile(r"(?<=[.!?;:])\s+")
 
