@@ -35,6 +35,34 @@ def train_command(train: dict, device: str | None = None) -> str:
     return " ".join(["scratchml nmt train", *flags])
 
 
+_BUDGETS = {"minutes", "max_steps", "max_epochs"}
+
+
+def training_commands(meta: dict) -> list[str]:
+    """The commands that replay a run, one per stage: a stage starts where ``--resume`` changed the
+    settings. A stage that had no step budget gets the step where it ended, so the replay stops
+    where the run did whatever the clock says. Stages that differ only in their budget are merged."""
+    device = meta.get("hardware", {}).get("device")
+    stages = meta.get("stages") or [{"from_step": 0, "train": meta.get("train", {})}]
+    merged: list[dict] = []
+    for stage in stages:
+        prev = merged[-1]["train"] if merged else None
+        if prev is not None and not prev.get("cooldown_steps") and all(
+                prev.get(k) == v for k, v in stage["train"].items() if k not in _BUDGETS):
+            merged[-1] = {"from_step": merged[-1]["from_step"], "train": stage["train"]}
+        else:
+            merged.append(stage)
+    commands = []
+    for i, stage in enumerate(merged):
+        end = merged[i + 1]["from_step"] if i + 1 < len(merged) else meta.get("progress", {}).get("step", 0)
+        train = dict(stage["train"])
+        if not train.get("max_steps") and end:
+            train["max_steps"] = end
+        command = train_command(train, device)
+        commands.append(command.replace("nmt train", "nmt train --resume", 1) if i else command)
+    return commands
+
+
 def _hardware(h: dict) -> str:
     if not h:                                               # checkpoints from before it was recorded
         return f"{platform.machine()} CPU, {os.cpu_count()} cores, no GPU (the exporting machine)"
@@ -62,11 +90,10 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
         if train.get("ema_decay") else "- The weights are the final training weights (no averaging).",
         "",
         "## Training",
-        f"- Command: `{train_command(train, hardware.get('device'))}`, then "
-        "`scratchml nmt export runs/nmt/checkpoint --out models/en-es`" + (
-            ". The step budget decided where the run ended, not the clock: it may be cut into sessions "
-            "and continued with `--resume`, which continues exactly (tested)."
-            if train.get("max_steps") and prog.get("step") == train["max_steps"] else "."),
+        "- Commands: " + ", then ".join(f"`{c}`" for c in training_commands(meta)) +
+        ", then `scratchml nmt export runs/nmt/checkpoint --out models/en-es`. Each stage stops at a step "
+        "budget, not on the clock, so the commands replay the run; any of them may be cut into sessions "
+        "and continued with `--resume`, which continues exactly (tested).",
         f"- {prog.get('step', 0):,} optimizer steps, {prog.get('epoch', 0)} full epochs, {minutes:.1f} minutes of "
         f"training, {tokens:,} target tokens ({tokens / max(prog.get('elapsed', 1), 1):.0f} target tokens/s).",
         f"- Hardware: {_hardware(hardware)}.",

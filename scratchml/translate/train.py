@@ -26,7 +26,7 @@ import os
 import platform
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -270,7 +270,12 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
                   pad_id=sp["<pad>"], bos_id=sp["<bos>"], eos_id=sp["<eos>"])
     model = Transformer(mcfg).to(device)
     if resume:
-        loaded, _, _ = checkpoint.load_model_dir(ckpt_dir, expect=mcfg)
+        # Dropout is a training setting, not part of the architecture: a run may go on with more
+        # of it (regularizing harder once the model starts to overfit).
+        saved_dropout = meta["model"].get("dropout", mcfg.dropout)
+        if saved_dropout != mcfg.dropout:
+            log.info("resuming with dropout %g (was %g)", mcfg.dropout, saved_dropout)
+        loaded, _, _ = checkpoint.load_model_dir(ckpt_dir, expect=replace(mcfg, dropout=saved_dropout))
         model.load_state_dict(loaded.state_dict())  # the averaged weights when EMA is on
         state = checkpoint.load_train_state(ckpt_dir)
     ema = EMA(model, cfg.ema_decay, updates=meta["progress"]["step"] if resume else 0) \
@@ -283,12 +288,16 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9, fused=True)
     prog = {"step": 0, "epoch": 0, "batch": 0, "elapsed": 0.0, "tokens": 0}
+    stages: list[dict] = []  # the settings of each stretch of training, so the model card can replay them
     if resume:
         _unpack_state(optimizer, state, device)
         prog.update(meta["progress"])
+        stages = meta.get("stages") or [{"from_step": 0, "train": meta["train"]}]
         if (cfg.max_steps and prog["step"] >= cfg.max_steps) or _out_of_time(prog, cfg):
             raise ScratchMLError(f"{ckpt_dir} has trained {prog['step']} steps in {prog['elapsed'] / 60:.1f} "
                                  f"minutes already: raise --max-steps or --minutes to go on")
+    if not stages or stages[-1]["train"] != asdict(cfg):
+        stages.append({"from_step": prog["step"], "train": asdict(cfg)})
     ddp_model = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -312,7 +321,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
     def save():
         if rank != 0:
             return
-        meta_out = {"train": asdict(cfg), "progress": dict(prog), "parameters": n_params,
+        meta_out = {"train": asdict(cfg), "stages": stages, "progress": dict(prog), "parameters": n_params,
                     "removed_test_overlap": data.removed, "hardware": hardware}
         raw = {n: p for n, p in model.named_parameters()} if ema else {}
         train_state = _pack_state(optimizer, prog, raw, device)

@@ -46,3 +46,26 @@ def test_train_command_gives_back_the_same_settings():
     for f in fields(TrainConfig):
         expected = 0 if f.name == "minutes" else getattr(cfg, f.name)  # the clock is switched off
         assert getattr(args, f.name) == expected, f.name
+
+
+def test_card_replays_every_stage_of_a_resumed_run():
+    from dataclasses import asdict, replace
+
+    from scratchml.cli.main import build_parser
+    from scratchml.translate.card import training_commands
+    from scratchml.translate.config import TrainConfig
+    first = TrainConfig()                                        # the 80-minute default, stopped by the clock
+    longer = replace(first, minutes=115.0)                       # resumed with more time: same recipe
+    regularized = replace(first, dropout=0.3, max_steps=9189, cooldown_steps=4000, minutes=0.0)
+    meta = {"stages": [{"from_step": 0, "train": asdict(first)}, {"from_step": 3703, "train": asdict(longer)},
+                       {"from_step": 5189, "train": asdict(regularized)}],
+            "progress": {"step": 9189}, "hardware": {"device": "cpu"}}
+    commands = training_commands(meta)
+    assert commands == ["scratchml nmt train --max-steps 5189 --minutes 0 --device cpu",
+                        "scratchml nmt train --resume --dropout 0.3 --max-steps 9189 --cooldown-steps 4000 "
+                        "--minutes 0 --device cpu"]
+    args = build_parser().parse_args(commands[1].split()[1:])
+    assert args.resume and (args.dropout, args.max_steps, args.cooldown_steps) == (0.3, 9189, 4000)
+    # a checkpoint from before stages were recorded: its one set of settings, ended where it stopped
+    assert training_commands({"train": asdict(first), "progress": {"step": 3703}}) == \
+        ["scratchml nmt train --max-steps 3703 --minutes 0"]

@@ -48,6 +48,17 @@ def test_resume_with_ema_continues_both_weights_exactly(tmp_path, toy_splits):
         train(toy_config(dropout=0.2, max_steps=9), tmp_path / "b", resume=True, splits=toy_splits, progress=False)
 
 
+def test_resume_may_raise_dropout_and_records_the_stage(tmp_path, toy_splits):
+    from scratchml.translate.checkpoint import read_meta
+    train(toy_config(dropout=0.1, max_steps=3), tmp_path, splits=toy_splits, progress=False)
+    train(toy_config(dropout=0.1, max_steps=5), tmp_path, resume=True, splits=toy_splits, progress=False)
+    train(toy_config(dropout=0.3, max_steps=8), tmp_path, resume=True, splits=toy_splits, progress=False)
+    meta = read_meta(tmp_path / "checkpoint")
+    assert meta["model"]["dropout"] == 0.3 and meta["progress"]["step"] == 8
+    assert [(s["from_step"], s["train"]["dropout"], s["train"]["max_steps"]) for s in meta["stages"]] == \
+        [(0, 0.1, 3), (3, 0.1, 5), (5, 0.3, 8)]
+
+
 def test_refuses_to_overwrite_a_checkpoint_without_resume(tmp_path, toy_splits):
     train(toy_config(max_steps=1), tmp_path, splits=toy_splits, progress=False)
     with pytest.raises(ScratchMLError, match="--resume"):
