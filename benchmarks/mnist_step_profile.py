@@ -1,8 +1,11 @@
-"""Where one training step of the default MNIST network spends its time, phase by phase.
+"""Where one training step of the default MNIST network spends its time, phase by phase, next to
+PyTorch's step on the same batches.
 
 Runs the recipe's forward pass, loss, backward pass and optimizer step by hand (the same calls
 ``nn.fit`` makes) on real MNIST batches, timing each phase separately, and prints milliseconds per
-step for each. The last line of output is a JSON object with those figures.
+step for each. Then PyTorch trains the same network (AdamW, the same batches): its step time, and,
+under ``torch.profiler``, the time of its matrix products (``aten::mm`` and ``aten::addmm``, bias
+adds included as ours are). The last line of output is a JSON object with those figures.
 
 Usage: SCRATCHML_DATA=... python benchmarks/mnist_step_profile.py [--steps N]
 """
@@ -19,6 +22,49 @@ import numpy as np  # noqa: E402
 from scratchml import nn  # noqa: E402
 from scratchml.mnist import data  # noqa: E402
 from scratchml.mnist.recipe import Recipe, build_model, make_optimizer  # noqa: E402
+
+
+def products_ms(ms: dict[str, float]) -> float:
+    """Our matrix products: the Linear layers' forward and backward, bias adds and sums included."""
+    return sum(v for k, v in ms.items() if k.endswith("Linear"))
+
+
+def torch_step(r: Recipe, x, y, order, args) -> tuple[float, float]:
+    """PyTorch on the same batches: (ms per step, ms of matrix products per step under the profiler)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.manual_seed(r.seed)
+    sizes = [784, *r.hidden, 10]
+    layers = []
+    for i, o in zip(sizes, sizes[1:]):
+        layers += [torch.nn.Linear(i, o), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    weights = [p for p in model.parameters() if p.dim() == 2]
+    biases = [p for p in model.parameters() if p.dim() == 1]
+    optimizer = torch.optim.AdamW([{"params": weights}, {"params": biases, "weight_decay": 0.0}],
+                                  lr=r.lr, weight_decay=r.weight_decay)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    batches = len(x) // r.batch_size
+
+    def step(k):
+        idx = torch.from_numpy(order[(k % batches) * r.batch_size:(k % batches + 1) * r.batch_size])
+        loss = torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx], label_smoothing=r.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for k in range(args.warmup):
+        step(k)
+    start = time.perf_counter()
+    for k in range(args.steps):
+        step(k)
+    total = (time.perf_counter() - start) * 1e3 / args.steps
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for k in range(args.steps):
+            step(k)
+    products = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in ("aten::mm", "aten::addmm"))
+    return total, products / 1e3 / args.steps
 
 
 def main():
@@ -63,9 +109,13 @@ def main():
     for k, v in per_step.items():
         print(f"{k:24s} {v:7.2f} ms")
     total = round(sum(per_step.values()), 2)
-    print(f"{'total':24s} {total:7.2f} ms")
-    print(json.dumps({"ms_per_step": per_step, "total_ms": total, "steps": args.steps,
-                      "hidden": r.hidden, "batch_size": r.batch_size}))
+    ours_products = round(products_ms(per_step), 2)
+    print(f"{'total':24s} {total:7.2f} ms (matrix products {ours_products:.2f} ms)")
+    torch_total, torch_products = torch_step(r, x, y, order, args)
+    print(f"{'pytorch total':24s} {torch_total:7.2f} ms (matrix products {torch_products:.2f} ms, under the profiler)")
+    print(json.dumps({"ms_per_step": per_step, "total_ms": total, "products_ms": ours_products,
+                      "torch_total_ms": round(torch_total, 2), "torch_products_ms": round(torch_products, 2),
+                      "steps": args.steps, "hidden": r.hidden, "batch_size": r.batch_size}))
 
 
 if __name__ == "__main__":
