@@ -107,12 +107,12 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
         "## Quality",
         "sacrebleu, detokenized, case-sensitive (signature in eval.json):",
         "",
-        "| test set | sentences | beam | BLEU | chrF | sentences/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| test set | sentences | beam | length penalty α | BLEU | chrF | sentences/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for e in evals:
-        lines.append(f"| {e['testset']} | {e['sentences']:,} | {e['beam']} | {e['bleu']} | {e['chrf']} | "
-                     f"{e['sentences_per_s']} |")
+        lines.append(f"| {e['testset']} | {e['sentences']:,} | {e['beam']} | {e.get('length_penalty', '?')} | "
+                     f"{e['bleu']} | {e['chrf']} | {e['sentences_per_s']} |")
     lines += ["", "Reproduce: `scratchml nmt eval --testset tatoeba --beam 4 --out runs/eval-tatoeba` "
               "(and `--testset newstest2013`).", ""]
     return "\n".join(lines)

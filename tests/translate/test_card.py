@@ -14,13 +14,13 @@ def test_card_lists_training_facts_and_scores(tmp_path):
             "progress": {"step": 3750, "epoch": 13, "elapsed": 4800.0, "tokens": 13_500_000},
             "removed_test_overlap": 8831}
     ev = tmp_path / "eval.json"
-    ev.write_text(json.dumps({"testset": "tatoeba", "sentences": 10000, "beam": 4, "bleu": 36.12,
+    ev.write_text(json.dumps({"testset": "tatoeba", "sentences": 10000, "beam": 4, "length_penalty": 2.0, "bleu": 36.12,
                               "chrf": 55.5, "sentences_per_s": 60.1}))
     write_card(tmp_path / "README.md", meta, 8_872_704, [ev])
     card = (tmp_path / "README.md").read_text()
     for fact in ("8,872,704 parameters", "3,750 optimizer steps", "80.0 minutes", "13,500,000 target tokens",
                  "2812 target tokens/s", "8,831 pairs removed", "moving average (decay 0.999)",
-                 "| tatoeba | 10,000 | 4 | 36.12 | 55.5 | 60.1 |"):
+                 "| tatoeba | 10,000 | 4 | 2.0 | 36.12 | 55.5 | 60.1 |"):
         assert fact in card
 
 
