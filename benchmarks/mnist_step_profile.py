@@ -32,14 +32,11 @@ def products_ms(ms: dict[str, float]) -> float:
 def torch_step(r: Recipe, x, y, order, args) -> tuple[float, float]:
     """PyTorch on the same batches: (ms per step, ms of matrix products per step under the profiler)."""
     import torch
+    from mnist_vs_torch import torch_mlp  # this folder is on sys.path when the script runs
     from torch.profiler import ProfilerActivity, profile
 
     torch.manual_seed(r.seed)
-    sizes = [784, *r.hidden, 10]
-    layers = []
-    for i, o in zip(sizes, sizes[1:]):
-        layers += [torch.nn.Linear(i, o), torch.nn.ReLU()]
-    model = torch.nn.Sequential(*layers[:-1])
+    model = torch_mlp(r.hidden)
     weights = [p for p in model.parameters() if p.dim() == 2]
     biases = [p for p in model.parameters() if p.dim() == 1]
     optimizer = torch.optim.AdamW([{"params": weights}, {"params": biases, "weight_decay": 0.0}],

@@ -69,13 +69,18 @@ def train_ours(r: Recipe, x, y, x_test, y_test):
     return seconds, nn.evaluate(model, x_test, y_test)[1], initial
 
 
-def train_torch(r: Recipe, x, y, x_test, y_test, initial):
-    torch.manual_seed(r.seed)
-    sizes = [784, *r.hidden, 10]
+def torch_mlp(hidden: list[int]) -> torch.nn.Sequential:
+    """The recipe's network in PyTorch: 784 → hidden… → 10, ReLU between the layers."""
+    sizes = [784, *hidden, 10]
     layers = []
     for i, o in zip(sizes, sizes[1:]):
         layers += [torch.nn.Linear(i, o), torch.nn.ReLU()]
-    model = torch.nn.Sequential(*layers[:-1])
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def train_torch(r: Recipe, x, y, x_test, y_test, initial):
+    torch.manual_seed(r.seed)
+    model = torch_mlp(r.hidden)
     linears = [m for m in model if isinstance(m, torch.nn.Linear)]
     with torch.no_grad():                                   # the same starting point as ours
         for m, (w, b) in zip(linears, zip(initial[0::2], initial[1::2])):
