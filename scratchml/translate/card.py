@@ -9,6 +9,7 @@ from pathlib import Path
 from scratchml.data.registry import DATASETS
 from scratchml.errors import ScratchMLError
 from scratchml.translate.config import TrainConfig
+from scratchml.translate.translator import LENGTH_PENALTY
 
 
 def _number(value: float) -> str:
@@ -35,32 +36,56 @@ def train_command(train: dict, device: str | None = None) -> str:
     return " ".join(["scratchml nmt train", *flags])
 
 
-_BUDGETS = {"minutes", "max_steps", "max_epochs"}
+# Settings that decide only when a session stops or what it logs: sessions that differ in nothing
+# else are one stage of the recipe.
+_NOT_RECIPE = {"minutes", "max_epochs", "checkpoint_minutes", "valid_bleu_sentences"}
 
 
-def training_commands(meta: dict) -> list[str]:
-    """The commands that replay a run, one per stage: a stage starts where ``--resume`` changed the
-    settings. A stage that had no step budget gets the step where it ended, so the replay stops
-    where the run did whatever the clock says. Stages that differ only in their budget are merged."""
-    device = meta.get("hardware", {}).get("device")
+def _same_recipe(a: dict, b: dict) -> bool:
+    if (a["train"]["cooldown_steps"] or b["train"]["cooldown_steps"]) and \
+            a["train"]["max_steps"] != b["train"]["max_steps"]:
+        return False                                        # the cooldown is placed by max_steps
+    return (a["processes"], a["device"]) == (b["processes"], b["device"]) and all(
+        a["train"][k] == b["train"][k] for k in a["train"] if k not in _NOT_RECIPE | {"max_steps"})
+
+
+def training_commands(meta: dict) -> tuple[list[str], bool]:
+    """The commands that replay a run, one per stage (a stage starts where ``--resume`` changed the
+    recipe), and whether they replay it step for step. A stage is given the step where it ended as
+    its budget, so the replay stops where the run did whatever the clock said — except a stage
+    stopped before its cooldown ended, whose learning rates depend on its own ``--max-steps``.
+    Checkpoints from before stages were recorded hold only the last session's settings."""
+    exact, device = "stages" in meta, meta.get("hardware", {}).get("device")
     stages = meta.get("stages") or [{"from_step": 0, "train": meta.get("train", {})}]
     merged: list[dict] = []
     for stage in stages:
-        prev = merged[-1]["train"] if merged else None
-        if prev is not None and not prev.get("cooldown_steps") and all(
-                prev.get(k) == v for k, v in stage["train"].items() if k not in _BUDGETS):
-            merged[-1] = {"from_step": merged[-1]["from_step"], "train": stage["train"]}
+        stage = {"from_step": stage["from_step"], "train": asdict(TrainConfig.from_dict(stage["train"])),
+                 "processes": stage.get("processes", 1), "device": stage.get("device", device)}
+        if merged and merged[-1]["from_step"] == stage["from_step"]:
+            merged[-1] = stage                              # a session that took no step
+        elif merged and _same_recipe(merged[-1], stage):
+            merged[-1] = {**stage, "from_step": merged[-1]["from_step"]}
         else:
             merged.append(stage)
     commands = []
     for i, stage in enumerate(merged):
         end = merged[i + 1]["from_step"] if i + 1 < len(merged) else meta.get("progress", {}).get("step", 0)
-        train = dict(stage["train"])
-        if not train.get("max_steps") and end:
-            train["max_steps"] = end
-        command = train_command(train, device)
-        commands.append(command.replace("nmt train", "nmt train --resume", 1) if i else command)
-    return commands
+        train, note = stage["train"], ""
+        if end and (not train["max_steps"] or end < train["max_steps"]):
+            if train["cooldown_steps"]:
+                exact, note = False, f" (stopped at step {end:,})"
+            else:
+                train["max_steps"] = end
+        command = train_command(train, stage["device"])
+        if stage["processes"] > 1:
+            command = command.replace("scratchml nmt train",
+                                      f"torchrun --nproc-per-node {stage['processes']} -m scratchml.cli.main nmt train")
+        commands.append((command.replace("nmt train", "nmt train --resume", 1) if i else command) + note)
+    return commands, exact
+
+
+def _count(n) -> str:
+    return f"{n:,}" if isinstance(n, int) else "?"
 
 
 def _hardware(h: dict) -> str:
@@ -73,6 +98,7 @@ def _hardware(h: dict) -> str:
 def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
     train, prog, model = meta.get("train", {}), meta.get("progress", {}), meta.get("model", {})
     hardware = meta.get("hardware", {})
+    commands, exact = training_commands(meta)
     minutes = prog.get("elapsed", 0) / 60
     tokens = prog.get("tokens", 0)
     lines = [
@@ -90,14 +116,17 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
         if train.get("ema_decay") else "- The weights are the final training weights (no averaging).",
         "",
         "## Training",
-        "- Commands: " + ", then ".join(f"`{c}`" for c in training_commands(meta)) +
-        ", then `scratchml nmt export runs/nmt/checkpoint --out models/en-es`. Each stage stops at a step "
-        "budget, not on the clock, so the commands replay the run; any of them may be cut into sessions "
-        "and continued with `--resume`, which continues exactly (tested).",
+        "- Commands: " + ", then ".join(f"`{c}`" for c in commands) +
+        ", then `scratchml nmt export runs/nmt/checkpoint --out models/en-es`. " + (
+            "Each stage stops at a step budget, not on the clock, so the commands replay the run; any of "
+            "them may be cut into sessions and continued with `--resume`, which continues exactly (tested)."
+            if exact else "These are the recorded settings; they do not replay the run step for step (a stage "
+            "stopped before its cooldown ended, or the checkpoint predates the recording of each stage's "
+            "settings, so earlier sessions may have used others)."),
         f"- {prog.get('step', 0):,} optimizer steps, {prog.get('epoch', 0)} full epochs, {minutes:.1f} minutes of "
         f"training, {tokens:,} target tokens ({tokens / max(prog.get('elapsed', 1), 1):.0f} target tokens/s).",
         f"- Hardware: {_hardware(hardware)}.",
-        f"- Data: en-es/spa.txt (Tatoeba via manythings.org, CC-BY 2.0), with {meta.get('removed_test_overlap', '?'):,} "
+        f"- Data: en-es/spa.txt (Tatoeba via manythings.org, CC-BY 2.0), with {_count(meta.get('removed_test_overlap'))} "
         "pairs removed because their English or Spanish side (normalized) occurs in a test set; 2 % of the "
         "English sentences held out for validation.",
         "- Checksums (sha256): " + ", ".join(
@@ -113,7 +142,9 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
     for e in evals:
         lines.append(f"| {e['testset']} | {e['sentences']:,} | {e['beam']} | {e.get('length_penalty', '?')} | "
                      f"{e['bleu']} | {e['chrf']} | {e['sentences_per_s']} |")
-    lines += ["", "Reproduce: `scratchml nmt eval --testset tatoeba --beam 4 --out runs/eval-tatoeba` "
+    alphas = {e.get("length_penalty", LENGTH_PENALTY) for e in evals} - {LENGTH_PENALTY}
+    flag = f" --length-penalty {alphas.pop()}" if len(alphas) == 1 else " --length-penalty α" if alphas else ""
+    lines += ["", f"Reproduce: `scratchml nmt eval --testset tatoeba --beam 4{flag} --out runs/eval-tatoeba` "
               "(and `--testset newstest2013`).", ""]
     return "\n".join(lines)
 

@@ -38,7 +38,7 @@ from scratchml.bpe import Tokenizer
 from scratchml.errors import ScratchMLError
 from scratchml.translate import checkpoint
 from scratchml.translate.batching import collate, make_batches
-from scratchml.translate.config import TrainConfig, preset
+from scratchml.translate.config import TrainConfig, TransformerConfig, preset
 from scratchml.translate.corpus import Splits, load_pairs, make_splits
 from scratchml.translate.ema import EMA
 from scratchml.translate.model import Transformer
@@ -272,7 +272,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
     if resume:
         # Dropout is a training setting, not part of the architecture: a run may go on with more
         # of it (regularizing harder once the model starts to overfit).
-        saved_dropout = meta["model"].get("dropout", mcfg.dropout)
+        saved_dropout = meta["model"].get("dropout", TransformerConfig().dropout)
         if saved_dropout != mcfg.dropout:
             log.info("resuming with dropout %g (was %g)", mcfg.dropout, saved_dropout)
         loaded, _, _ = checkpoint.load_model_dir(ckpt_dir, expect=replace(mcfg, dropout=saved_dropout))
@@ -296,8 +296,13 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
         if (cfg.max_steps and prog["step"] >= cfg.max_steps) or _out_of_time(prog, cfg):
             raise ScratchMLError(f"{ckpt_dir} has trained {prog['step']} steps in {prog['elapsed'] / 60:.1f} "
                                  f"minutes already: raise --max-steps or --minutes to go on")
-    if not stages or stages[-1]["train"] != asdict(cfg):
-        stages.append({"from_step": prog["step"], "train": asdict(cfg)})
+    stage = {"from_step": prog["step"], "train": asdict(cfg), "processes": world, "device": device.type}
+    last = stages[-1] if stages else None
+    if last and last["from_step"] == prog["step"]:
+        stages[-1] = stage                              # the last session took no step: this one replaces it
+    elif not last or (asdict(TrainConfig.from_dict(last["train"])), last.get("processes", world),
+                      last.get("device", device.type)) != (stage["train"], world, device.type):
+        stages.append(stage)
     ddp_model = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -339,6 +344,9 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
         batches = make_batches(src_lens, tgt_lens, cfg.max_tokens, cfg.seed, prog["epoch"])
         if world > 1:
             batches = [b for b in batches if len(b) >= world]
+        if prog["batch"] >= len(batches):  # the last session stopped on this epoch's final batch
+            prog["epoch"], prog["batch"] = prog["epoch"] + 1, 0
+            continue
         bar = tqdm(total=len(batches), initial=prog["batch"], disable=not progress or rank != 0,
                    desc=f"epoch {prog['epoch'] + 1}", unit="batch", dynamic_ncols=True)
         epoch_loss, epoch_tokens, epoch_start = 0.0, 0, time.time()

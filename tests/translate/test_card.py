@@ -48,24 +48,58 @@ def test_train_command_gives_back_the_same_settings():
         assert getattr(args, f.name) == expected, f.name
 
 
-def test_card_replays_every_stage_of_a_resumed_run():
-    from dataclasses import asdict, replace
+def _stage(step, processes=1, **settings):
+    from dataclasses import asdict
 
+    from scratchml.translate.config import TrainConfig
+    return {"from_step": step, "train": asdict(TrainConfig(**settings)), "processes": processes, "device": "cpu"}
+
+
+def test_card_replays_every_stage_of_a_resumed_run():
     from scratchml.cli.main import build_parser
     from scratchml.translate.card import training_commands
-    from scratchml.translate.config import TrainConfig
-    first = TrainConfig()                                        # the 80-minute default, stopped by the clock
-    longer = replace(first, minutes=115.0)                       # resumed with more time: same recipe
-    regularized = replace(first, dropout=0.3, max_steps=9189, cooldown_steps=4000, minutes=0.0)
-    meta = {"stages": [{"from_step": 0, "train": asdict(first)}, {"from_step": 3703, "train": asdict(longer)},
-                       {"from_step": 5189, "train": asdict(regularized)}],
-            "progress": {"step": 9189}, "hardware": {"device": "cpu"}}
-    commands = training_commands(meta)
-    assert commands == ["scratchml nmt train --max-steps 5189 --minutes 0 --device cpu",
-                        "scratchml nmt train --resume --dropout 0.3 --max-steps 9189 --cooldown-steps 4000 "
-                        "--minutes 0 --device cpu"]
+    meta = {"stages": [_stage(0),                                   # the 80-minute default, stopped by the clock
+                       _stage(3703, minutes=115.0),                 # resumed with more time: the same recipe
+                       _stage(5189, dropout=0.3, max_steps=9189, cooldown_steps=4000, minutes=0.0)],
+            "progress": {"step": 9189}}
+    commands, exact = training_commands(meta)
+    assert exact and commands == [
+        "scratchml nmt train --max-steps 5189 --minutes 0 --device cpu",
+        "scratchml nmt train --resume --dropout 0.3 --max-steps 9189 --cooldown-steps 4000 --minutes 0 --device cpu"]
     args = build_parser().parse_args(commands[1].split()[1:])
     assert args.resume and (args.dropout, args.max_steps, args.cooldown_steps) == (0.3, 9189, 4000)
-    # a checkpoint from before stages were recorded: its one set of settings, ended where it stopped
-    assert training_commands({"train": asdict(first), "progress": {"step": 3703}}) == \
-        ["scratchml nmt train --max-steps 3703 --minutes 0"]
+
+
+def test_card_commands_stop_where_each_stage_stopped():
+    from scratchml.translate.card import training_commands
+    # a step budget the clock cut short: the replay gets the step where the run stopped
+    commands, exact = training_commands({"stages": [_stage(0, max_steps=10000)], "progress": {"step": 3703}})
+    assert exact and commands == ["scratchml nmt train --max-steps 3703 --minutes 0 --device cpu"]
+    # ... also when a resume with another dropout followed
+    commands, _ = training_commands({"stages": [_stage(0, max_steps=10000), _stage(3703, max_steps=10000, dropout=0.2)],
+                                     "progress": {"step": 10000}})
+    assert commands[0] == "scratchml nmt train --max-steps 3703 --minutes 0 --device cpu"
+    # a cooldown run continued with another clock is one stage; a session that took no step is dropped
+    commands, exact = training_commands({"stages": [_stage(0, max_steps=900, cooldown_steps=300),
+                                                    _stage(400, max_steps=900, cooldown_steps=300, minutes=0.0),
+                                                    _stage(900, max_steps=900, cooldown_steps=300, minutes=5.0)],
+                                         "progress": {"step": 900}})
+    assert exact and commands == ["scratchml nmt train --max-steps 900 --cooldown-steps 300 --minutes 0 --device cpu"]
+    # a cooldown stopped early cannot be replayed by a budget: said so
+    commands, exact = training_commands({"stages": [_stage(0, max_steps=900, cooldown_steps=300)],
+                                         "progress": {"step": 600}})
+    assert not exact and commands[0].endswith("(stopped at step 600)")
+    # data parallel stages are replayed under torchrun
+    commands, _ = training_commands({"stages": [_stage(0, processes=2, max_steps=50)], "progress": {"step": 50}})
+    assert commands == ["torchrun --nproc-per-node 2 -m scratchml.cli.main nmt train --max-steps 50 --minutes 0 "
+                        "--device cpu"]
+
+
+def test_card_of_a_checkpoint_without_stages_says_it_may_not_replay():
+    from dataclasses import asdict
+
+    from scratchml.translate.card import render_card, training_commands
+    from scratchml.translate.config import TrainConfig
+    meta = {"train": asdict(TrainConfig()), "progress": {"step": 3703}}
+    assert training_commands(meta) == (["scratchml nmt train --max-steps 3703 --minutes 0"], False)
+    assert "do not replay the run step for step" in render_card(meta, 1, [])

@@ -1,5 +1,6 @@
 """Training: memorizing a tiny corpus, exact resume, checkpoints, and data parallelism."""
 
+import csv
 import os
 import socket
 
@@ -26,12 +27,17 @@ def test_tiny_model_memorizes_tiny_corpus(tmp_path, toy_splits):
 
 
 def test_resume_gives_identical_losses(tmp_path, toy_splits):
-    cfg = toy_config(dropout=0.2, max_steps=8)  # dropout on: the RNG state must be restored too
+    cfg = toy_config(dropout=0.2, max_steps=12)  # dropout on: the RNG state must be restored too
     straight = train(cfg, tmp_path / "a", splits=toy_splits, progress=False)["step_losses"]
-    first = train(toy_config(dropout=0.2, max_steps=3), tmp_path / "b", splits=toy_splits,
-                  progress=False)["step_losses"]
-    rest = train(cfg, tmp_path / "b", resume=True, splits=toy_splits, progress=False)["step_losses"]
-    assert first + rest == straight
+    with open(tmp_path / "a" / "metrics.csv") as f:
+        epoch_end = int(list(csv.DictReader(f))[0]["step"])  # the first epoch's last step
+    assert 3 < epoch_end < 12
+    # cut mid-epoch, and on an epoch's last batch (the resumed session starts the next epoch)
+    for cut in (3, epoch_end):
+        first = train(toy_config(dropout=0.2, max_steps=cut), tmp_path / f"b{cut}", splits=toy_splits,
+                      progress=False)["step_losses"]
+        rest = train(cfg, tmp_path / f"b{cut}", resume=True, splits=toy_splits, progress=False)["step_losses"]
+        assert first + rest == straight, cut
 
 
 def test_resume_with_ema_continues_both_weights_exactly(tmp_path, toy_splits):
@@ -57,6 +63,26 @@ def test_resume_may_raise_dropout_and_records_the_stage(tmp_path, toy_splits):
     assert meta["model"]["dropout"] == 0.3 and meta["progress"]["step"] == 8
     assert [(s["from_step"], s["train"]["dropout"], s["train"]["max_steps"]) for s in meta["stages"]] == \
         [(0, 0.1, 3), (3, 0.1, 5), (5, 0.3, 8)]
+
+
+def test_the_model_cards_commands_replay_a_run_with_a_changed_dropout(tmp_path, toy_splits):
+    from dataclasses import fields
+
+    from scratchml.cli.main import build_parser
+    from scratchml.translate.card import training_commands
+    from scratchml.translate.checkpoint import read_meta
+    from scratchml.translate.config import TrainConfig
+    train(toy_config(dropout=0.1, max_steps=4), tmp_path / "b", splits=toy_splits, progress=False)
+    train(toy_config(dropout=0.3, max_steps=7), tmp_path / "b", resume=True, splits=toy_splits, progress=False)
+    commands, exact = training_commands(read_meta(tmp_path / "b" / "checkpoint"))
+    assert exact and len(commands) == 2
+    for command in commands:
+        args = build_parser().parse_args(command.split()[1:])
+        cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+        train(cfg, tmp_path / "replay", resume=args.resume, splits=toy_splits, progress=False)
+    a = load_file(tmp_path / "b" / "checkpoint" / "model.safetensors")
+    b = load_file(tmp_path / "replay" / "checkpoint" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_refuses_to_overwrite_a_checkpoint_without_resume(tmp_path, toy_splits):
