@@ -7,16 +7,19 @@ cosine decay, label smoothing and an exponential moving average of the weights â
 the 10,000 test images. Only the training loops are timed. The last line of output is a JSON object:
 
     ours_s, torch_s, ratio = ours_s / torch_s (< 1: we are faster), both test accuracies,
+    ours_runs_s and torch_runs_s (with --rounds N, each side trains N times, alternating which goes
+    first, and ours_s / torch_s are the medians: this machine's speed drifts over minutes),
     ours_gflops (useful matmul FLOPs / ours_s) next to numpy_matmul_gflops (one float32 matmul
     of the network's biggest layer, measured here: the ceiling for a NumPy implementation) and
     torch_matmul_gflops (the same product in PyTorch, whose MKL is the other side's ceiling).
 
-Usage: SCRATCHML_DATA=... python benchmarks/mnist_vs_torch.py [--epochs N]
+Usage: SCRATCHML_DATA=... python benchmarks/mnist_vs_torch.py [--epochs N] [--rounds N]
 """
 
 import argparse
 import json
 import os
+import statistics
 import time
 
 import scratchml  # noqa: F401  (first: it sets OpenBLAS's thread spin time before NumPy loads it)
@@ -56,9 +59,13 @@ def matmul_gflops(batch: int, width: int, library: str, seconds: float = 1.0) ->
     return 2 * batch * width * width * runs / (time.perf_counter() - start) / 1e9
 
 
+def build_initial(r: Recipe) -> list:
+    """The recipe's initial weights (W, b per layer), as ``train_ours`` starts from them."""
+    return [p.data.copy() for layer in build_model(r.hidden, seed=r.seed).layers for p in layer.parameters()]
+
+
 def train_ours(r: Recipe, x, y, x_test, y_test):
     model = build_model(r.hidden, seed=r.seed)
-    initial = [p.data.copy() for layer in model.layers for p in layer.parameters()]
     optimizer = make_optimizer(r, model)
     steps_per_epoch = -(-len(x) // r.batch_size)
     start = time.perf_counter()
@@ -66,7 +73,7 @@ def train_ours(r: Recipe, x, y, x_test, y_test):
            batch_size=r.batch_size, schedule=make_schedule(r, steps_per_epoch),
            ema=nn.EMA(model, r.ema) if r.ema else None, seed=r.seed, progress=False)
     seconds = time.perf_counter() - start
-    return seconds, nn.evaluate(model, x_test, y_test)[1], initial
+    return seconds, nn.evaluate(model, x_test, y_test)[1]
 
 
 def torch_mlp(hidden: list[int]) -> torch.nn.Sequential:
@@ -128,6 +135,9 @@ def train_torch(r: Recipe, x, y, x_test, y_test, initial):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=Recipe().epochs)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="train each side this many times, alternating which goes first, and report "
+                             "the medians: this machine's speed drifts over minutes")
     args = parser.parse_args()
     r = Recipe(epochs=args.epochs, val_size=0)
     x, y = data.load("train")
@@ -135,13 +145,23 @@ def main():
     print(f"training {r.epochs} epochs of 784-{'-'.join(map(str, r.hidden))}-10, batch {r.batch_size}, "
           f"AdamW; torch {torch.__version__} with {torch.get_num_threads()} threads; "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
-    ours_s, ours_acc, initial = train_ours(r, x, y, x_test, y_test)
-    print(f"scratchml: {ours_s:.1f} s, test accuracy {ours_acc:.4f}", flush=True)
-    torch_s, torch_acc = train_torch(r, x, y, x_test, y_test, initial)
-    print(f"pytorch:   {torch_s:.1f} s, test accuracy {torch_acc:.4f}", flush=True)
+    initial = build_initial(r)                              # both sides start from these weights
+    ours_runs, torch_runs = [], []
+    for k in range(args.rounds):
+        for side in ("ours", "torch") if k % 2 == 0 else ("torch", "ours"):
+            if side == "ours":
+                seconds, ours_acc = train_ours(r, x, y, x_test, y_test)
+                ours_runs.append(seconds)
+                print(f"scratchml: {seconds:.1f} s, test accuracy {ours_acc:.4f}", flush=True)
+            else:
+                seconds, torch_acc = train_torch(r, x, y, x_test, y_test, initial)
+                torch_runs.append(seconds)
+                print(f"pytorch:   {seconds:.1f} s, test accuracy {torch_acc:.4f}", flush=True)
+    ours_s, torch_s = statistics.median(ours_runs), statistics.median(torch_runs)
     flops = train_flops(r.hidden, len(x), r.epochs)
     print(json.dumps({
         "ours_s": round(ours_s, 2), "torch_s": round(torch_s, 2), "ratio": round(ours_s / torch_s, 3),
+        "ours_runs_s": [round(t, 2) for t in ours_runs], "torch_runs_s": [round(t, 2) for t in torch_runs],
         "ours_test_accuracy": ours_acc, "torch_test_accuracy": torch_acc,
         "ours_gflops": round(flops / ours_s / 1e9, 1),
         "numpy_matmul_gflops": round(matmul_gflops(r.batch_size, max(r.hidden), "numpy"), 1),
