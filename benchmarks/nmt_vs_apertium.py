@@ -48,7 +48,7 @@ def main():
     apertium_s = time.time() - start
     translator = Translator.load(args.model)
     start = time.time()
-    ours = translator.translate(sources, beam=args.beam)
+    ours = translator.translate(sources, beam=args.beam, progress=True)
     ours_s = time.time() - start
 
     def score(hyps):

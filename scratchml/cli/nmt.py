@@ -8,15 +8,25 @@ from pathlib import Path
 from scratchml.errors import ScratchMLError
 
 
+_THREADS_HELP = ("torch threads (0: PyTorch's default, one per core); use 1 when other work keeps the cores "
+                 "busy: PyTorch's threads then wait on each other")
+
+
+def _set_threads(n: int) -> None:
+    if n < 0:
+        raise ScratchMLError(f"--threads must be 0 (PyTorch's default) or more, got {n}")
+    if n:
+        import torch
+        torch.set_num_threads(n)
+
+
 def _train(args) -> None:
     from dataclasses import fields
 
     from scratchml.translate.config import TrainConfig
     from scratchml.translate.train import init_distributed, pick_device, train
 
-    if args.threads:
-        import torch
-        torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     device = pick_device(args.device)
     init_distributed(device)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
@@ -29,9 +39,10 @@ def _eval(args) -> None:
     from scratchml.translate.evaluate import evaluate
     from scratchml.translate.translator import Translator
 
+    _set_threads(args.threads)
     translator = Translator.load(args.model)
     options = {} if args.length_penalty is None else {"alpha": args.length_penalty}
-    result = evaluate(translator, args.testset, beam=args.beam, limit=args.limit, **options)
+    result = evaluate(translator, args.testset, beam=args.beam, limit=args.limit, progress=True, **options)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
@@ -51,6 +62,7 @@ def _read_stdin_lines() -> list[str]:
 def _translate(args) -> None:
     from scratchml.translate.translator import Translator
 
+    _set_threads(args.threads)
     texts = args.text if args.text else _read_stdin_lines()
     if not any(t.strip() for t in texts):
         raise ScratchMLError("nothing to translate: the text is empty")
@@ -127,7 +139,7 @@ def register(sub) -> None:
     t.add_argument("--valid-bleu-sentences", type=int, default=d.valid_bleu_sentences)
     t.add_argument("--train-limit", type=int, default=d.train_limit, help="use only N training pairs")
     t.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32")
-    t.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
+    t.add_argument("--threads", type=int, default=0, help=_THREADS_HELP)
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto: a CUDA GPU when there is one (under torchrun: LOCAL_RANK's), else the CPU")
     t.set_defaults(func=_train)
@@ -141,6 +153,7 @@ def register(sub) -> None:
     e.add_argument("--length-penalty", type=float, default=None,
                    help="beam search's length penalty alpha (default: the translator's, chosen on validation)")
     e.add_argument("--out", default="runs/eval")
+    e.add_argument("--threads", type=int, default=0, help=_THREADS_HELP)
     e.set_defaults(func=_eval)
 
     a = nsub.add_parser("attention", help="plot cross-attention heatmaps for one sentence")
@@ -176,4 +189,5 @@ def register(sub) -> None:
     tr.add_argument("text", nargs="*", help="sentences; without any, each line of stdin")
     tr.add_argument("--model", default=None, help="model directory (default: the shipped models/en-es)")
     tr.add_argument("--beam", type=int, default=4)
+    tr.add_argument("--threads", type=int, default=0, help=_THREADS_HELP)
     tr.set_defaults(func=_translate)

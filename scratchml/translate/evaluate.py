@@ -9,7 +9,7 @@ from scratchml.translate.translator import LENGTH_PENALTY, Translator
 
 
 def evaluate(translator: Translator, testset: str, beam: int = 4, limit: int = 0,
-             batch_size: int = 64, alpha: float = LENGTH_PENALTY) -> dict:
+             batch_size: int = 64, alpha: float = LENGTH_PENALTY, progress: bool = False) -> dict:
     """Translate a test set and score it; ``limit`` > 0 keeps only its first sentences. "valid" is
     the training corpus's held-out validation split (one reference per pair), for choosing between
     models without looking at the test sets."""
@@ -21,7 +21,7 @@ def evaluate(translator: Translator, testset: str, beam: int = 4, limit: int = 0
     if limit:
         sources, references = sources[:limit], references[:limit]
     start = time.perf_counter()
-    hypotheses = translator.translate(sources, beam=beam, batch_size=batch_size, alpha=alpha)
+    hypotheses = translator.translate(sources, beam=beam, batch_size=batch_size, alpha=alpha, progress=progress)
     seconds = max(time.perf_counter() - start, 1e-9)
     bleu_metric, chrf_metric = sacrebleu.BLEU(), sacrebleu.CHRF()
     bleu = bleu_metric.corpus_score(hypotheses, [references])

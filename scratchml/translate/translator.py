@@ -5,6 +5,7 @@ from pathlib import Path
 
 import regex
 import torch
+from tqdm import tqdm
 
 from scratchml.errors import ScratchMLError
 from scratchml.translate.batching import pad
@@ -78,13 +79,16 @@ class Translator:
 
     @torch.no_grad()
     def translate_ids(self, sources: list[list[int]], beam: int = 4, max_length: int | None = None,
-                      batch_size: int = 64, alpha: float = LENGTH_PENALTY) -> list[list[int]]:
+                      batch_size: int = 64, alpha: float = LENGTH_PENALTY,
+                      progress: bool = False) -> list[list[int]]:
         """Decode lists of source ids; sorted by length so each batch carries little padding."""
         if beam < 1:
             raise ScratchMLError(f"beam must be >= 1, got {beam}")
         order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
         out: list[list[int]] = [[] for _ in sources]
+        bar = tqdm(total=len(sources), desc="translating", unit="sent", disable=not progress, dynamic_ncols=True)
         for start in range(0, len(order), batch_size):
+            bar.update(len(order[start:start + batch_size]))
             idx = [i for i in order[start:start + batch_size] if sources[i]]
             if not idx:
                 continue
@@ -99,16 +103,18 @@ class Translator:
                     hyps = beam_search(self.model, src, limit, beam=beam, alpha=alpha)
             for i, h in zip(idx, hyps):
                 out[i] = h
+        bar.close()
         return out
 
     def translate(self, texts: list[str] | str, beam: int = 4, max_length: int | None = None,
-                  batch_size: int = 64, alpha: float = LENGTH_PENALTY) -> list[str] | str:
-        """Spanish for each English text (a str gives a str). Empty input gives empty output."""
+                  batch_size: int = 64, alpha: float = LENGTH_PENALTY, progress: bool = False) -> list[str] | str:
+        """Spanish for each English text (a str gives a str). Empty input gives empty output.
+        ``progress``: a progress bar on stderr, counting sentences (segments of long texts)."""
         single = isinstance(texts, str)
         texts = [texts] if single else list(texts)
         segments = [self.segment(t) if t.strip() else [] for t in texts]
         flat = [s for segs in segments for s in segs]
-        hyps = iter(self.translate_ids(flat, beam, max_length, batch_size, alpha))
+        hyps = iter(self.translate_ids(flat, beam, max_length, batch_size, alpha, progress))
         outputs = [" ".join(self.tokenizer.decode(next(hyps), skip_special=True).strip() for _ in segs)
                    for segs in segments]
         return outputs[0] if single else outputs

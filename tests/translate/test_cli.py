@@ -142,3 +142,15 @@ def test_attention_into_a_new_folder_and_unwritable_output(model_dir, tmp_path, 
     rc, _, err = run(["nmt", "attention", "--model", str(model_dir), "the cat",
                       "--out", str(tmp_path / "file" / "attn.png")], capsys)
     assert rc == 1 and "error" in err and len(err.strip().splitlines()) == 1
+
+
+def test_threads_flag(model_dir, capsys):
+    import torch
+    before = torch.get_num_threads()
+    try:
+        rc, out, _ = run(["translate", "--model", str(model_dir), "--threads", "1", "the cat"], capsys)
+        assert rc == 0 and torch.get_num_threads() == 1 and out.strip()
+    finally:
+        torch.set_num_threads(before)
+    rc, _, err = run(["translate", "--model", str(model_dir), "--threads", "-1", "the cat"], capsys)
+    assert rc == 1 and "--threads" in err and len(err.strip().splitlines()) == 1
