@@ -67,7 +67,9 @@ def _translate(args) -> None:
     if not any(t.strip() for t in texts):
         raise ScratchMLError("nothing to translate: the text is empty")
     translator = Translator.load(args.model)
-    for line in translator.translate(texts, beam=args.beam):
+    # a bar for files of sentences, when someone is watching the terminal
+    progress = not args.text and len(texts) > 100 and sys.stderr.isatty()
+    for line in translator.translate(texts, beam=args.beam, progress=progress):
         print(line, flush=False)
 
 
