@@ -175,6 +175,17 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
     return lr
 
 
+def _record_stage(stages: list[dict], stage: dict) -> None:
+    """Append this session's settings when they differ from the last stage's (a new stage);
+    a last stage that took no step is replaced."""
+    last = stages[-1] if stages else None
+    if last and last["from_step"] == stage["from_step"]:
+        stages[-1] = stage
+    elif not last or (asdict(TrainConfig.from_dict(last["train"])), last.get("processes", stage["processes"]),
+                      last.get("device", stage["device"])) != (stage["train"], stage["processes"], stage["device"]):
+        stages.append(stage)
+
+
 def _out_of_time(prog: dict, cfg: TrainConfig) -> bool:
     return bool(cfg.minutes) and prog["elapsed"] >= cfg.minutes * 60
 
@@ -270,8 +281,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
                   pad_id=sp["<pad>"], bos_id=sp["<bos>"], eos_id=sp["<eos>"])
     model = Transformer(mcfg).to(device)
     if resume:
-        # Dropout is a training setting, not part of the architecture: a run may go on with more
-        # of it (regularizing harder once the model starts to overfit).
+        # Dropout is a training setting, not part of the architecture: a run may go on with another.
         saved_dropout = meta["model"].get("dropout", TransformerConfig().dropout)
         if saved_dropout != mcfg.dropout:
             log.info("resuming with dropout %g (was %g)", mcfg.dropout, saved_dropout)
@@ -296,13 +306,8 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
         if (cfg.max_steps and prog["step"] >= cfg.max_steps) or _out_of_time(prog, cfg):
             raise ScratchMLError(f"{ckpt_dir} has trained {prog['step']} steps in {prog['elapsed'] / 60:.1f} "
                                  f"minutes already: raise --max-steps or --minutes to go on")
-    stage = {"from_step": prog["step"], "train": asdict(cfg), "processes": world, "device": device.type}
-    last = stages[-1] if stages else None
-    if last and last["from_step"] == prog["step"]:
-        stages[-1] = stage                              # the last session took no step: this one replaces it
-    elif not last or (asdict(TrainConfig.from_dict(last["train"])), last.get("processes", world),
-                      last.get("device", device.type)) != (stage["train"], world, device.type):
-        stages.append(stage)
+    _record_stage(stages, {"from_step": prog["step"], "train": asdict(cfg), "processes": world,
+                           "device": device.type})
     ddp_model = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
