@@ -8,6 +8,8 @@ from pathlib import Path
 from scratchml.errors import ScratchMLError
 
 
+_NORMALIZE_HELP = ("feed the text to the model as it is, without the training sentences' capital first letter "
+                   "and closing mark (see scratchml/translate/normalize.py)")
 _THREADS_HELP = ("torch threads (0: PyTorch's default, one per core); use 1 when other work keeps the cores "
                  "busy: PyTorch's threads then wait on each other")
 
@@ -42,7 +44,8 @@ def _eval(args) -> None:
     _set_threads(args.threads)
     translator = Translator.load(args.model)
     options = {} if args.length_penalty is None else {"alpha": args.length_penalty}
-    result = evaluate(translator, args.testset, beam=args.beam, limit=args.limit, progress=True, **options)
+    result = evaluate(translator, args.testset, beam=args.beam, limit=args.limit, progress=True,
+                      normalize=args.normalize, **options)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
@@ -69,7 +72,7 @@ def _translate(args) -> None:
     translator = Translator.load(args.model)
     # a bar for files of sentences, when someone is watching the terminal
     progress = not args.text and len(texts) > 100 and sys.stderr.isatty()
-    for line in translator.translate(texts, beam=args.beam, progress=progress):
+    for line in translator.translate(texts, beam=args.beam, progress=progress, normalize=args.normalize):
         print(line, flush=False)
 
 
@@ -156,6 +159,7 @@ def register(sub) -> None:
                    help="beam search's length penalty alpha (default: the translator's, chosen on validation)")
     e.add_argument("--out", default="runs/eval")
     e.add_argument("--threads", type=int, default=0, help=_THREADS_HELP)
+    e.add_argument("--no-normalize", dest="normalize", action="store_false", help=_NORMALIZE_HELP)
     e.set_defaults(func=_eval)
 
     a = nsub.add_parser("attention", help="plot cross-attention heatmaps for one sentence")
@@ -192,4 +196,5 @@ def register(sub) -> None:
     tr.add_argument("--model", default=None, help="model directory (default: the shipped models/en-es)")
     tr.add_argument("--beam", type=int, default=4)
     tr.add_argument("--threads", type=int, default=0, help=_THREADS_HELP)
+    tr.add_argument("--no-normalize", dest="normalize", action="store_false", help=_NORMALIZE_HELP)
     tr.set_defaults(func=_translate)

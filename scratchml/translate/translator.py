@@ -11,6 +11,7 @@ from scratchml.errors import ScratchMLError
 from scratchml.translate.batching import pad
 from scratchml.translate.checkpoint import load_model_dir
 from scratchml.translate.decode import beam_search, greedy_decode
+from scratchml.translate.normalize import Style, prepare, restore
 
 log = logging.getLogger("scratchml.translate")
 
@@ -19,6 +20,9 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "en-es"
 # (`scratchml nmt eval --testset valid --length-penalty A`, BLEU): α 0 → 44.31, 0.6 (GNMT's) → 44.66,
 # 1.0 → 44.69, 1.5 → 44.96, 2.0 → 45.03, 3.0 → 44.96. Below 1.5 the beam prefers too-short translations.
 LENGTH_PENALTY = 2.0
+# Wider beams cost memory in proportion (beam x batch hypotheses, each with a KV cache) and stopped
+# helping on validation at 8 (README); 64 keeps a typo such as --beam 4000 from exhausting memory.
+MAX_BEAM = 64
 _SENTENCE_END = regex.compile(r"(?<=[.!?;:])\s+")
 
 
@@ -82,8 +86,8 @@ class Translator:
                       batch_size: int = 64, alpha: float = LENGTH_PENALTY,
                       progress: bool = False) -> list[list[int]]:
         """Decode lists of source ids; sorted by length so each batch carries little padding."""
-        if beam < 1:
-            raise ScratchMLError(f"beam must be >= 1, got {beam}")
+        if not 1 <= beam <= MAX_BEAM:
+            raise ScratchMLError(f"beam must be within 1..{MAX_BEAM}, got {beam}")
         order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
         out: list[list[int]] = [[] for _ in sources]
         bar = tqdm(total=len(sources), desc="translating", unit="sent", disable=not progress, dynamic_ncols=True)
@@ -107,16 +111,20 @@ class Translator:
         return out
 
     def translate(self, texts: list[str] | str, beam: int = 4, max_length: int | None = None,
-                  batch_size: int = 64, alpha: float = LENGTH_PENALTY, progress: bool = False) -> list[str] | str:
+                  batch_size: int = 64, alpha: float = LENGTH_PENALTY, progress: bool = False,
+                  normalize: bool = True) -> list[str] | str:
         """Spanish for each English text (a str gives a str). Empty input gives empty output.
-        ``progress``: a progress bar on stderr, counting sentences (segments of long texts)."""
+        ``normalize``: give each text the training sentences' capital and closing mark, and take them
+        off the translation again (see normalize.py). ``progress``: a progress bar on stderr, counting
+        sentences (segments of long texts)."""
         single = isinstance(texts, str)
         texts = [texts] if single else list(texts)
-        segments = [self.segment(t) if t.strip() else [] for t in texts]
+        prepared = [prepare(t) if normalize else (t, Style()) for t in texts]
+        segments = [self.segment(t) if t.strip() else [] for t, _ in prepared]
         flat = [s for segs in segments for s in segs]
         hyps = iter(self.translate_ids(flat, beam, max_length, batch_size, alpha, progress))
-        outputs = [" ".join(self.tokenizer.decode(next(hyps), skip_special=True).strip() for _ in segs)
-                   for segs in segments]
+        outputs = [restore(" ".join(self.tokenizer.decode(next(hyps), skip_special=True).strip() for _ in segs),
+                           style) for segs, (_, style) in zip(segments, prepared)]
         return outputs[0] if single else outputs
 
     @torch.no_grad()
@@ -125,7 +133,7 @@ class Translator:
         translation, recomputed with teacher forcing on the decoded output."""
         if not text.strip():
             raise ScratchMLError("cannot show attention for an empty sentence")
-        src_ids = self.segment(text)[0]
+        src_ids = self.segment(prepare(text)[0])[0]  # what translate() gives the model
         hyp = self.translate_ids([src_ids], beam=beam)[0]
         src = torch.tensor([src_ids + [self.cfg.eos_id]], device=self.device)
         tgt_in = torch.tensor([[self.cfg.bos_id] + hyp], device=self.device)

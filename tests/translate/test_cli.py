@@ -154,3 +154,21 @@ def test_threads_flag(model_dir, capsys):
         torch.set_num_threads(before)
     rc, _, err = run(["translate", "--model", str(model_dir), "--threads", "-1", "the cat"], capsys)
     assert rc == 1 and "--threads" in err and len(err.strip().splitlines()) == 1
+
+
+def test_typed_text_is_normalized_unless_asked_not_to(model_dir, capsys, monkeypatch):
+    from scratchml.translate.translator import Translator
+    seen, segment = [], Translator.segment
+    monkeypatch.setattr(Translator, "segment", lambda self, text: seen.append(text) or segment(self, text))
+    assert run(["translate", "--model", str(model_dir), "how are you"], capsys)[0] == 0
+    assert run(["translate", "--model", str(model_dir), "--no-normalize", "how are you"], capsys)[0] == 0
+    assert seen == ["How are you?", "how are you"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["translate", "--beam", "65", "cat"], "beam must be within 1..64, got 65"),
+    (["nmt", "eval", "--limit", "-3"], "limit must be 0 (all sentences) or more, got -3"),
+])
+def test_out_of_range_numbers(model_dir, capsys, args, message):
+    rc, _, err = run(args + ["--model", str(model_dir)], capsys)
+    assert rc == 1 and message in err

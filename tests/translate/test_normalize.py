@@ -1,0 +1,49 @@
+"""Typed text gets the training sentences' capital and closing mark; the translation gets them back off."""
+
+import pytest
+
+from scratchml.translate.normalize import Style, looks_like_a_question, prepare, restore
+
+
+@pytest.mark.parametrize("text, prepared, style", [
+    ("how are you", "How are you?", Style(capitalized=True, closed=True)),
+    ("Hello", "Hello.", Style(closed=True)),
+    ("  thanks a lot  ", "Thanks a lot.", Style(capitalized=True, closed=True)),
+    ("I'm tired.", "I'm tired.", Style()),
+    ("Really?!", "Really?!", Style()),
+    ("Wait...", "Wait...", Style()),
+    ('He said "no."', 'He said "no."', Style()),
+    ('He said "no"', 'He said "no".', Style(closed=True)),
+    ("see you at 5", "See you at 5.", Style(capitalized=True, closed=True)),
+    ("Dear Sir,", "Dear Sir,", Style()),             # an open clause is left as it is
+    ("", "", Style()),
+])
+def test_prepare(text, prepared, style):
+    assert prepare(text) == (prepared, style)
+
+
+@pytest.mark.parametrize("text, question", [
+    ("where is the station", True), ("What time is it", True), ("is this seat taken", True),
+    ("can you help me", True), ("does Tom know", True), ("do you speak English", True),
+    ("didn't they call", True), ("Have you eaten", True), ("Would anyone like tea", True),
+    ("what a day", False), ("Do it now", False), ("have a seat", False), ("the cat is black", False),
+    ("It is late", False), ("Is", False), ("Tom can swim", False),
+])
+def test_questions(text, question):
+    assert looks_like_a_question(text) == question
+
+
+@pytest.mark.parametrize("translation, style, restored", [
+    ("¿Cómo estás?", Style(capitalized=True, closed=True), "cómo estás"),
+    ("Hola.", Style(closed=True), "Hola"),
+    ("¡Qué día!", Style(closed=True), "Qué día"),
+    ("¿Vienes? Sí.", Style(closed=True), "¿Vienes? Sí"),  # the "¿" belongs to the first sentence
+    ("¿Vienes? ¿Sí?", Style(closed=True), "¿Vienes? Sí"),
+    ("¿Y tú?", Style(capitalized=True), "¿y tú?"),
+    ("EE. UU. es grande.", Style(capitalized=True, closed=True), "EE. UU. es grande"),
+    ("Espera...", Style(closed=True), "Espera"),
+    ("Hola.", Style(), "Hola."),
+    ("", Style(capitalized=True, closed=True), ""),
+])
+def test_restore(translation, style, restored):
+    assert restore(translation, style) == restored
