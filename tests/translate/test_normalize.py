@@ -26,8 +26,11 @@ def test_prepare(text, prepared, style):
     ("where is the station", True), ("What time is it", True), ("is this seat taken", True),
     ("can you help me", True), ("does Tom know", True), ("do you speak English", True),
     ("didn't they call", True), ("Have you eaten", True), ("Would anyone like tea", True),
+    ("what's wrong", True), ("It's late, isn't it", True), ("You're German, right", True),
+    ("Excuse me, where is the bank", True), ("You look tired. Did something happen", True),
     ("what a day", False), ("Do it now", False), ("have a seat", False), ("the cat is black", False),
-    ("It is late", False), ("Is", False), ("Tom can swim", False),
+    ("It is late", False), ("Is", False), ("Tom can swim", False), ("What he did was wrong", False),
+    ("When I was young, I lived in Paris", False), ("Where is it? I can't see it", False),
 ])
 def test_questions(text, question):
     assert looks_like_a_question(text) == question
@@ -47,3 +50,12 @@ def test_questions(text, question):
 ])
 def test_restore(translation, style, restored):
     assert restore(translation, style) == restored
+
+
+@pytest.mark.dataset("en-es")
+def test_questions_agree_with_the_corpus_marks():
+    """Tatoeba's closing marks say which sentences ask: the rule must agree on nearly all of them."""
+    from scratchml.translate.corpus import load_pairs
+    sentences = {en for en, _ in load_pairs() if en[-1] in ".!?"}
+    right = sum(looks_like_a_question(s[:-1]) == s.endswith("?") for s in sentences)
+    assert right / len(sentences) > 0.99
