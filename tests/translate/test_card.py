@@ -22,6 +22,15 @@ def test_card_lists_training_facts_and_scores(tmp_path):
                  "2812 target tokens/s", "8,831 pairs removed", "moving average (decay 0.999)",
                  "| tatoeba | 10,000 | 4 | 2.0 | 36.12 | 55.5 | 60.1 |"):
         assert fact in card
+    assert "--beam 4 --no-normalize --out" in card  # an eval.json from before normalization
+
+
+def test_card_reproduces_normalized_evaluations_with_the_defaults(tmp_path):
+    ev = tmp_path / "eval.json"
+    ev.write_text(json.dumps({"testset": "tatoeba", "sentences": 10, "beam": 4, "length_penalty": 2.0,
+                              "normalized": True, "bleu": 36.1, "chrf": 55.5, "sentences_per_s": 60.1}))
+    write_card(tmp_path / "README.md", {"progress": {}}, 1000, [ev])
+    assert "`scratchml nmt eval --testset tatoeba --beam 4 --out runs/eval-tatoeba`" in (tmp_path / "README.md").read_text()
 
 
 def test_card_refuses_an_unreadable_evaluation(tmp_path):
