@@ -5,14 +5,15 @@ a full stop, question mark or exclamation mark (Tatoeba's style). Text typed int
 neither, and the model has never seen such input: the shipped model translates "how are you" as
 "Lashúes son usted." but "How are you?" as "¿Cómo estás?". So, before translating:
 
-- the first letter is capitalized ("how are you" -> "How are you");
+- the first letter is capitalized ("how are you" -> "How are you"), and text in capitals only is put
+  in sentence case ("WHERE IS IT" -> "Where is it");
 - a sentence without a closing mark gets one: "?" when it reads as an English question (it opens
   with a question word, or with an auxiliary verb before its subject: "is this seat taken"; or it
   ends in a tag: "..., isn't it"), "." otherwise.
 
 After translating, what was added is taken away again, so the translation keeps the style of the
-text: no closing mark (nor the Spanish opening "¿" or "¡" that pairs with it) and a small first
-letter ("cómo estás"). MT pipelines do the same with true-casing and punctuation normalization
+text: no closing mark (nor the Spanish opening "¿" or "¡" that pairs with it), a small first
+letter ("cómo estás"), capitals only ("DÓNDE ESTÁ"). MT pipelines do the same with true-casing and punctuation normalization
 (Koehn et al. 2007, the Moses toolkit). ``benchmarks/nmt_casual_input.py`` measures the effect.
 """
 
@@ -34,6 +35,7 @@ _SUBJECTS = _PERSONAL | frozenset("this that these those there the a an my your 
 # "do" and "have" also start commands ("Do it now", "Have a seat"): a question only before a pronoun.
 _COMMAND_VERBS = frozenset({"do", "have"})
 _ASKED_BY_COMMAND_VERBS = frozenset("i you we they".split())
+_PRONOUN_I = regex.compile(r"\bi\b")
 _SENTENCE_END = regex.compile(r"(?<=[.!?;:])\s+")
 # Tag questions: "It's late, isn't it", "You're German, right".
 _TAG = regex.compile(r",\s*(?:(?:\w+n't|am|is|are|was|were|do|does|did|can|will|would|should)\s+\w+|right|ok(?:ay)?|huh)$",
@@ -45,6 +47,8 @@ class Style:
     """What ``prepare`` changed, for ``restore`` to undo."""
     capitalized: bool = False
     closed: bool = False
+    shouted: bool = False  # the text was in capitals only
+    verbatim: bool = False  # no letter to translate ("123", "😀"): the text is its own translation
 
 
 def looks_like_a_question(text: str) -> bool:
@@ -77,17 +81,26 @@ def prepare(text: str) -> tuple[str, Style]:
     text = text.strip()
     if not text:
         return text, Style()
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return text, Style(verbatim=True)
+    # capitals only, and more than an acronym ("OK", "NASA" stay as they are)
+    shouted = all(c.isupper() for c in letters) and (len(letters) > 4 or len(text.split()) > 1)
+    if shouted:  # names lose their capital too ("WHERE IS TOM" -> "Where is tom"): nothing tells them apart
+        text = _PRONOUN_I.sub("I", text[0] + text[1:].lower())
     capitalized = text[0].islower()
     if capitalized:
         text = text[0].upper() + text[1:]
     closed = _CLOSED.search(text) is None and (text[-1].isalnum() or text[-1] in "\"'”’»)]")
     if closed:
         text += "?" if looks_like_a_question(text) else "."
-    return text, Style(capitalized, closed)
+    return text, Style(capitalized, closed, shouted)
 
 
 def restore(translation: str, style: Style) -> str:
     """Undo on the translation what ``prepare`` did to the source."""
+    if style.verbatim:
+        return translation
     if style.closed:
         stripped = translation.rstrip()
         if stripped[-1:] in ("?", "!", "."):
@@ -100,4 +113,4 @@ def restore(translation: str, style: Style) -> str:
         i = len(translation) - len(translation.lstrip("¿¡\"'«“‘("))  # the first letter, after "¿" or quotes
         if translation[i:i + 1].isupper() and not translation[i + 1:i + 2].isupper():  # not "EE. UU."
             translation = translation[:i] + translation[i].lower() + translation[i + 1:]
-    return translation
+    return translation.upper() if style.shouted else translation

@@ -120,11 +120,12 @@ class Translator:
         single = isinstance(texts, str)
         texts = [texts] if single else list(texts)
         prepared = [prepare(t) if normalize else (t, Style()) for t in texts]
-        segments = [self.segment(t) if t.strip() else [] for t, _ in prepared]
+        segments = [self.segment(t) if t.strip() and not style.verbatim else [] for t, style in prepared]
         flat = [s for segs in segments for s in segs]
         hyps = iter(self.translate_ids(flat, beam, max_length, batch_size, alpha, progress))
-        outputs = [restore(" ".join(self.tokenizer.decode(next(hyps), skip_special=True).strip() for _ in segs),
-                           style) for segs, (_, style) in zip(segments, prepared)]
+        outputs = [t if style.verbatim else
+                   restore(" ".join(self.tokenizer.decode(next(hyps), skip_special=True).strip() for _ in segs), style)
+                   for segs, (t, style) in zip(segments, prepared)]
         return outputs[0] if single else outputs
 
     @torch.no_grad()

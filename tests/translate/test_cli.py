@@ -163,6 +163,8 @@ def test_typed_text_is_normalized_unless_asked_not_to(model_dir, capsys, monkeyp
     assert run(["translate", "--model", str(model_dir), "how are you"], capsys)[0] == 0
     assert run(["translate", "--model", str(model_dir), "--no-normalize", "how are you"], capsys)[0] == 0
     assert seen == ["How are you?", "how are you"]
+    assert run(["translate", "--model", str(model_dir), "😀 123"], capsys)[1] == "😀 123\n"  # no letter: as it is
+    assert len(seen) == 2
 
 
 @pytest.mark.parametrize("args, message", [

@@ -17,6 +17,12 @@ from scratchml.translate.normalize import Style, looks_like_a_question, prepare,
     ("see you at 5", "See you at 5.", Style(capitalized=True, closed=True)),
     ("Dear Sir,", "Dear Sir,", Style()),             # an open clause is left as it is
     ("", "", Style()),
+    ("WHERE IS IT", "Where is it?", Style(closed=True, shouted=True)),
+    ("WHAT AM I DOING", "What am I doing?", Style(closed=True, shouted=True)),
+    ("OK", "OK.", Style(closed=True)),
+    ("HELLO", "Hello.", Style(closed=True, shouted=True)),
+    ("I", "I.", Style(closed=True)),
+    ("😀 123 !", "😀 123 !", Style(verbatim=True)),
 ])
 def test_prepare(text, prepared, style):
     assert prepare(text) == (prepared, style)
@@ -46,6 +52,8 @@ def test_questions(text, question):
     ("EE. UU. es grande.", Style(capitalized=True, closed=True), "EE. UU. es grande"),
     ("Espera...", Style(closed=True), "Espera"),
     ("Hola.", Style(), "Hola."),
+    ("¿Dónde está?", Style(closed=True, shouted=True), "DÓNDE ESTÁ"),
+    ("123", Style(verbatim=True), "123"),
     ("", Style(capitalized=True, closed=True), ""),
 ])
 def test_restore(translation, style, restored):
