@@ -5,7 +5,8 @@ without normalization (scratchml/translate/normalize.py), and by Apertium, in on
 
 "Casual" drops a sentence's closing mark (and the Spanish "¿"/"¡" paired with it) and lowers its first
 letter, on the source and on the reference alike: "How are you?" / "¿Cómo estás?" becomes
-"how are you" / "cómo estás". The first --limit sentences of Tatoeba-test are scored by sacrebleu four
+"how are you" / "cómo estás"; a reference that opens with a name the source writes later keeps its
+capital ("Is Tom here?" / "¿Tom está aquí?" -> "is Tom here" / "Tom está aquí"). The first --limit sentences of Tatoeba-test are scored by sacrebleu four
 ways: ours on the sentences as written (the test set's form), ours on the casual form fed as it is,
 ours on the casual form with normalization (the default of `scratchml translate`), and Apertium on the
 casual form. Last line: JSON with the four BLEU scores and normalized / raw.
@@ -24,8 +25,9 @@ from scratchml.translate.corpus import load_testset
 from scratchml.translate.translator import Translator
 
 
-def casual(sentence: str) -> str:
-    """The sentence without its closing mark and with a small first letter, as typed in a hurry."""
+def casual(sentence: str, keep: set[str] = frozenset()) -> str:
+    """The sentence without its closing mark and with a small first letter, as typed in a hurry;
+    the first letter stays when the first word is in ``keep``."""
     s = sentence.strip()
     mark = re.search(r"[.!?]+$", s)
     if mark:
@@ -35,7 +37,7 @@ def casual(sentence: str) -> str:
             i = s.rindex(opening)
             s = s[:i] + s[i + 1:]
     m = re.search(r"[^\W\d_]", s)  # the first letter
-    if m and not s[m.start() + 1:m.start() + 2].isupper():
+    if m and not s[m.start() + 1:m.start() + 2].isupper() and re.match(r"\w+", s[m.start():])[0] not in keep:
         s = s[:m.start()] + s[m.start()].lower() + s[m.start() + 1:]
     return s
 
@@ -52,7 +54,9 @@ def main():
 
     sources, refs = load_testset("tatoeba")
     sources, refs = sources[:args.limit], refs[:args.limit]
-    casual_sources, casual_refs = [casual(s) for s in sources], [casual(r) for r in refs]
+    casual_sources = [casual(s) for s in sources]
+    names = [{w for w in re.findall(r"\w+", s)[1:] if w[0].isupper()} for s in sources]
+    casual_refs = [casual(r, keep) for r, keep in zip(refs, names)]
     translator = Translator.load(args.model)
 
     def bleu(hyps, references):

@@ -81,10 +81,10 @@ def _attention(args) -> None:
     from scratchml.translate.translator import Translator
 
     translator = Translator.load(args.model)
-    src, tgt, weights = translator.cross_attention(args.sentence, beam=args.beam)
+    src, tgt, weights = translator.cross_attention(args.sentence, beam=args.beam, normalize=args.normalize)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     plot_attention(src, tgt, weights, Path(args.out))
-    print(translator.translate(args.sentence, beam=args.beam))
+    print(translator.translate(args.sentence, beam=args.beam, normalize=args.normalize))
     print(f"attention heatmaps written to {args.out}", file=sys.stderr)
 
 
@@ -167,6 +167,7 @@ def register(sub) -> None:
     a.add_argument("--model", default=None)
     a.add_argument("--beam", type=int, default=1)
     a.add_argument("--out", default="attention.png")
+    a.add_argument("--no-normalize", dest="normalize", action="store_false", help=_NORMALIZE_HELP)
     a.set_defaults(func=_attention)
 
     x = nsub.add_parser("export", help="write a float16 model directory from a training checkpoint")

@@ -146,9 +146,11 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
     flag = f" --length-penalty {alphas.pop()}" if len(alphas) == 1 else " --length-penalty α" if alphas else ""
     # eval.json files written before normalize.py existed have no "normalized" key: their input was raw
     raw = [not e.get("normalized", False) for e in evals]
-    flag += " --no-normalize" if raw and all(raw) else " [--no-normalize: see eval.json]" if any(raw) else ""
+    flag += " --no-normalize" if raw and all(raw) else ""
     lines += ["", f"Reproduce: `scratchml nmt eval --testset tatoeba --beam 4{flag} --out runs/eval-tatoeba` "
-              "(and `--testset newstest2013`).", ""]
+              "(and `--testset newstest2013`)."
+              + (" Some evaluations fed the text raw (`--no-normalize`): see their eval.json." if any(raw) and
+                 not all(raw) else ""), ""]
     return "\n".join(lines)
 
 

@@ -3,7 +3,6 @@
 import logging
 from pathlib import Path
 
-import regex
 import torch
 from tqdm import tqdm
 
@@ -11,7 +10,7 @@ from scratchml.errors import ScratchMLError
 from scratchml.translate.batching import pad
 from scratchml.translate.checkpoint import load_model_dir
 from scratchml.translate.decode import beam_search, greedy_decode
-from scratchml.translate.normalize import Style, prepare, restore
+from scratchml.translate.normalize import SENTENCE_END, Style, prepare, restore
 
 log = logging.getLogger("scratchml.translate")
 
@@ -23,7 +22,6 @@ LENGTH_PENALTY = 2.0
 # Wider beams cost memory in proportion (beam x batch hypotheses, each with a KV cache) and stopped
 # helping on validation at 8 (README); 64 keeps a typo such as --beam 4000 from exhausting memory.
 MAX_BEAM = 64
-_SENTENCE_END = regex.compile(r"(?<=[.!?;:])\s+")
 
 
 def _fast_bf16() -> bool:
@@ -68,7 +66,7 @@ class Translator:
         log.warning("input of %d tokens is longer than the model's %d: translating it sentence by sentence",
                     len(ids), self.max_source_tokens)
         pieces = []
-        for sentence in _SENTENCE_END.split(text):
+        for sentence in SENTENCE_END.split(text):
             sid = self._encode(sentence)
             if len(sid) > self.max_source_tokens:
                 log.warning("a sentence of %d tokens was cut into pieces of %d", len(sid), self.max_source_tokens)
@@ -123,18 +121,21 @@ class Translator:
         segments = [self.segment(t) if t.strip() and not style.verbatim else [] for t, style in prepared]
         flat = [s for segs in segments for s in segs]
         hyps = iter(self.translate_ids(flat, beam, max_length, batch_size, alpha, progress))
-        outputs = [t if style.verbatim else
-                   restore(" ".join(self.tokenizer.decode(next(hyps), skip_special=True).strip() for _ in segs), style)
-                   for segs, (t, style) in zip(segments, prepared)]
+        outputs = []
+        for segs, (text, style) in zip(segments, prepared):  # each text takes its segments' translations
+            joined = " ".join(self.tokenizer.decode(next(hyps), skip_special=True).strip() for _ in segs)
+            outputs.append(text if style.verbatim else restore(joined, style))
         return outputs[0] if single else outputs
 
     @torch.no_grad()
-    def cross_attention(self, text: str, beam: int = 1):
+    def cross_attention(self, text: str, beam: int = 1, normalize: bool = True):
         """Source tokens, translated tokens, and cross-attention weights (layers, heads, T, S) of the
-        translation, recomputed with teacher forcing on the decoded output."""
-        if not text.strip():
-            raise ScratchMLError("cannot show attention for an empty sentence")
-        src_ids = self.segment(prepare(text)[0])[0]  # what translate() gives the model
+        translation, recomputed with teacher forcing on the decoded output. The tokens are the
+        model's own, before ``restore`` (normalize.py) gives the translation the text's style."""
+        source, style = prepare(text) if normalize else (text, Style())
+        if not source.strip() or style.verbatim:
+            raise ScratchMLError("cannot show attention for a sentence without a word to translate")
+        src_ids = self.segment(source)[0]
         hyp = self.translate_ids([src_ids], beam=beam)[0]
         src = torch.tensor([src_ids + [self.cfg.eos_id]], device=self.device)
         tgt_in = torch.tensor([[self.cfg.bos_id] + hyp], device=self.device)

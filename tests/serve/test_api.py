@@ -150,6 +150,8 @@ def test_attention(client):
     assert a["source"][-1] == "</s>" and isinstance(a["translation"], str)
     assert client.post("/v1/attention", json={"text": "   "}).status_code == 422
     assert client.post("/v1/attention", json={"text": "x" * 301}).status_code == 422
+    no_word = client.post("/v1/attention", json={"text": "😀 42"})
+    assert no_word.status_code == 422 and "without a word" in no_word.json()["detail"]
 
 
 def test_a_full_queue_gives_503_with_retry_after(translator):

@@ -174,3 +174,13 @@ def test_typed_text_is_normalized_unless_asked_not_to(model_dir, capsys, monkeyp
 def test_out_of_range_numbers(model_dir, capsys, args, message):
     rc, _, err = run(args + ["--model", str(model_dir)], capsys)
     assert rc == 1 and message in err
+
+
+def test_a_batch_gives_each_text_its_own_translation(model_dir):
+    """Texts without a word and empty texts take no decoding slot, so the others stay aligned."""
+    from scratchml.translate.translator import Translator
+    translator = Translator.load(model_dir)
+    texts = ["😀", "the cat sees a dog", "", "123", "red house", "a tree. the dog runs"]
+    words = [texts[i] for i in (1, 4, 5)]
+    alone = translator.translate(words)  # the same batch of decodes, so the same padding and lengths
+    assert translator.translate(texts) == ["😀", alone[0], "", "123", alone[1], alone[2]]

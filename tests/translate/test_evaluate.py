@@ -16,6 +16,7 @@ class Echo:
         self.outputs = outputs
 
     def translate(self, texts, beam=4, batch_size=64, alpha=0.0, progress=False, normalize=True):
+        self.normalize = normalize
         return self.outputs[:len(texts)]
 
 
@@ -33,6 +34,8 @@ def test_scores_are_sacrebleus(monkeypatch):
     first_two = evaluate(Echo(hyps), "tatoeba", limit=2)
     assert first_two["sentences"] == 2 and first_two["hypotheses"] == hyps[:2]
     assert first_two["bleu"] == round(sacrebleu.corpus_bleu(hyps[:2], [refs[:2]]).score, 2)
+    raw = Echo(hyps)
+    assert evaluate(raw, "tatoeba", normalize=False)["normalized"] is False and raw.normalize is False
 
 
 @pytest.mark.dataset("en-es-test")
