@@ -41,12 +41,21 @@ def train_command(train: dict, device: str | None = None) -> str:
 _NOT_RECIPE = {"minutes", "max_epochs", "checkpoint_minutes", "valid_bleu_sentences"}
 
 
+def _cooldown_start(train: dict) -> float:
+    """The first step whose learning rate the cooldown lowers (train.learning_rate)."""
+    return train["max_steps"] - train["cooldown_steps"] + 2 if train["cooldown_steps"] else float("inf")
+
+
 def _same_recipe(a: dict, b: dict) -> bool:
-    if (a["train"]["cooldown_steps"] or b["train"]["cooldown_steps"]) and \
-            a["train"]["max_steps"] != b["train"]["max_steps"]:
+    """Whether stage ``b`` only continues ``a``. A different step budget or cooldown changes nothing
+    for ``a``'s steps when they all came before either cooldown began."""
+    ta, tb = a["train"], b["train"]
+    if (ta["max_steps"], ta["cooldown_steps"]) != (tb["max_steps"], tb["cooldown_steps"]) and \
+            (ta["cooldown_steps"] or tb["cooldown_steps"]) and \
+            b["from_step"] >= min(_cooldown_start(ta), _cooldown_start(tb)):
         return False                                        # the cooldown is placed by max_steps
     return (a["processes"], a["device"]) == (b["processes"], b["device"]) and all(
-        a["train"][k] == b["train"][k] for k in a["train"] if k not in _NOT_RECIPE | {"max_steps"})
+        ta[k] == tb[k] for k in ta if k not in _NOT_RECIPE | {"max_steps", "cooldown_steps"})
 
 
 def training_commands(meta: dict) -> tuple[list[str], bool]:

@@ -94,6 +94,14 @@ def test_card_commands_stop_where_each_stage_stopped():
                                                     _stage(900, max_steps=900, cooldown_steps=300, minutes=5.0)],
                                          "progress": {"step": 900}})
     assert exact and commands == ["scratchml nmt train --max-steps 900 --cooldown-steps 300 --minutes 0 --device cpu"]
+    # a new budget and cooldown, set before the first cooldown began: one run with the new settings
+    first, second = _stage(0, max_steps=12000, cooldown_steps=3000), _stage(4726, max_steps=9500, cooldown_steps=3000)
+    commands, exact = training_commands({"stages": [first, second], "progress": {"step": 9500}})
+    assert exact and commands == ["scratchml nmt train --max-steps 9500 --cooldown-steps 3000 --minutes 0 --device cpu"]
+    # ... and a stop one step later would have left a lowered rate in the first stage: two commands
+    late = _stage(6502, max_steps=9500, cooldown_steps=3000)
+    commands, exact = training_commands({"stages": [first, late], "progress": {"step": 9500}})
+    assert not exact and len(commands) == 2
     # a cooldown stopped early cannot be replayed by a budget: said so
     commands, exact = training_commands({"stages": [_stage(0, max_steps=900, cooldown_steps=300)],
                                          "progress": {"step": 600}})
@@ -112,3 +120,15 @@ def test_card_of_a_checkpoint_without_stages_says_it_may_not_replay():
     meta = {"train": asdict(TrainConfig()), "progress": {"step": 3703}}
     assert training_commands(meta) == (["scratchml nmt train --max-steps 3703 --minutes 0"], False)
     assert "do not replay the run step for step" in render_card(meta, 1, [])
+
+
+@pytest.mark.parametrize("stopped, merged", [(6501, True), (6502, False)])
+def test_merged_stages_have_the_same_learning_rates(stopped, merged):
+    """The check behind merging: every step of the first stage gets the same rate from both settings."""
+    from scratchml.translate.card import training_commands
+    from scratchml.translate.config import TrainConfig
+    from scratchml.translate.train import learning_rate
+    a, b = dict(max_steps=12000, cooldown_steps=3000), dict(max_steps=9500, cooldown_steps=3000)
+    same = all(learning_rate(s, TrainConfig(**a)) == learning_rate(s, TrainConfig(**b)) for s in range(1, stopped + 1))
+    commands, _ = training_commands({"stages": [_stage(0, **a), _stage(stopped, **b)], "progress": {"step": 9500}})
+    assert same == merged and (len(commands) == 1) == merged
