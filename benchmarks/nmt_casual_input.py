@@ -6,10 +6,11 @@ without normalization (scratchml/translate/normalize.py), and by Apertium, in on
 "Casual" drops a sentence's closing mark (and the Spanish "¿"/"¡" paired with it) and lowers its first
 letter, on the source and on the reference alike: "How are you?" / "¿Cómo estás?" becomes
 "how are you" / "cómo estás"; a reference that opens with a name the source writes later keeps its
-capital ("Is Tom here?" / "¿Tom está aquí?" -> "is Tom here" / "Tom está aquí"). The first --limit sentences of Tatoeba-test are scored by sacrebleu four
-ways: ours on the sentences as written (the test set's form), ours on the casual form fed as it is,
-ours on the casual form with normalization (the default of `scratchml translate`), and Apertium on the
-casual form. Last line: JSON with the four BLEU scores and normalized / raw.
+capital ("Is Tom here?" / "¿Tom está aquí?" -> "is Tom here" / "Tom está aquí"). The first --limit
+sentences of Tatoeba-test are scored by sacrebleu four ways: ours on the sentences as written (the
+test set's form), ours on the casual form fed as it is, ours on the casual form with normalization
+(the default of `scratchml translate`), and Apertium on the casual form. Last line: JSON with the
+four BLEU scores and normalized / raw.
 """
 
 import argparse
