@@ -23,7 +23,8 @@ def test_tiny_model_memorizes_tiny_corpus(tmp_path, toy_splits):
     train(toy_config(max_steps=300, max_tokens=400, lr=5e-3, warmup_steps=20), tmp_path, splits=splits,
           progress=False)
     translator = Translator(*load_model_dir(tmp_path / "checkpoint"))
-    assert translator.translate([en for en, _ in pairs], beam=1) == [es for _, es in pairs]
+    # normalize=False: the toy sentences have no capitals or closing marks, unlike spa.txt's
+    assert translator.translate([en for en, _ in pairs], beam=1, normalize=False) == [es for _, es in pairs]
 
 
 def test_resume_gives_identical_losses(tmp_path, toy_splits):
