@@ -3,7 +3,7 @@
 All English sentences of the training corpus but 2 of 118,964 start with a capital letter and end
 with a full stop, question mark or exclamation mark (Tatoeba's style), and none writes "i" for "I".
 Text typed into a box often does none of this, and the model has never seen such input: the shipped
-model translates "how are you" as "Lashúes son usted." but "How are you?" as "¿Cómo estás?". So,
+model translates "how are you" as "vaca sos tú." but "How are you?" as "¿Cómo estás?". So,
 before translating:
 
 - each sentence starts with a capital letter and "i" is written "I" ("how are you" -> "How are
