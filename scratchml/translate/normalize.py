@@ -47,7 +47,7 @@ _SUBJECTS = _PERSONAL | frozenset("this that these those there the a an my your 
                                   "anybody someone somebody everyone everybody something anything".split())
 # "do" and "have" also start commands ("Do it now", "Have a seat"): a question only before a pronoun.
 _COMMAND_VERBS = frozenset({"do", "have"})
-_ASKED_BY_COMMAND_VERBS = frozenset("i you we they".split())
+_ASKED_BY_COMMAND_VERBS = _PERSONAL - {"he", "she", "it"}  # "Do it now" commands
 # Tag questions: "It's late, isn't it", "You're German, right".
 _TAG = regex.compile(r",\s*(?:(?:\w+n't|am|is|are|was|were|do|does|did|can|will|would|should)\s+\w+"
                      r"|right|ok(?:ay)?|huh)$", regex.IGNORECASE)
