@@ -10,6 +10,8 @@ from scratchml.errors import ScratchMLError
 
 _NORMALIZE_HELP = ("feed the text to the model as it is, without the training sentences' capital first letter "
                    "and closing mark (see scratchml/translate/normalize.py)")
+_SPLIT_HELP = ("translate each text in one pass (when it fits the model) instead of sentence by sentence "
+               "(see scratchml/translate/sentences.py)")
 _THREADS_HELP = ("torch threads (0: PyTorch's default, one per core); use 1 when other work keeps the cores "
                  "busy: PyTorch's threads then wait on each other")
 
@@ -45,7 +47,7 @@ def _eval(args) -> None:
     translator = Translator.load(args.model)
     options = {} if args.length_penalty is None else {"alpha": args.length_penalty}
     result = evaluate(translator, args.testset, beam=args.beam, limit=args.limit, progress=True,
-                      normalize=args.normalize, **options)
+                      normalize=args.normalize, split=args.split, **options)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
@@ -72,7 +74,8 @@ def _translate(args) -> None:
     translator = Translator.load(args.model)
     # a bar for files of sentences, when someone is watching the terminal
     progress = not args.text and len(texts) > 100 and sys.stderr.isatty()
-    for line in translator.translate(texts, beam=args.beam, progress=progress, normalize=args.normalize):
+    for line in translator.translate(texts, beam=args.beam, progress=progress, normalize=args.normalize,
+                                     split=args.split):
         print(line, flush=False)
 
 
@@ -136,6 +139,9 @@ def register(sub) -> None:
     t.add_argument("--vocab-size", type=int, default=d.vocab_size, help="BPE vocabulary of a new run")
     t.add_argument("--max-sentence-tokens", type=int, default=d.max_sentence_tokens,
                    help="skip longer training pairs")
+    t.add_argument("--name-swap", type=float, default=d.name_swap,
+                   help="add copies of this fraction (0..1) of the training pairs whose sides share a name, "
+                   "the name replaced by an invented one, to teach copying names")
     t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     t.add_argument("--ema-decay", type=float, default=d.ema_decay,
                    help="moving average of the weights that is validated and exported (0: off)")
@@ -160,6 +166,7 @@ def register(sub) -> None:
     e.add_argument("--out", default="runs/eval")
     e.add_argument("--threads", type=int, default=0, help=_THREADS_HELP)
     e.add_argument("--no-normalize", dest="normalize", action="store_false", help=_NORMALIZE_HELP)
+    e.add_argument("--no-split", dest="split", action="store_false", help=_SPLIT_HELP)
     e.set_defaults(func=_eval)
 
     a = nsub.add_parser("attention", help="plot cross-attention heatmaps for one sentence")
@@ -198,4 +205,5 @@ def register(sub) -> None:
     tr.add_argument("--beam", type=int, default=4)
     tr.add_argument("--threads", type=int, default=0, help=_THREADS_HELP)
     tr.add_argument("--no-normalize", dest="normalize", action="store_false", help=_NORMALIZE_HELP)
+    tr.add_argument("--no-split", dest="split", action="store_false", help=_SPLIT_HELP)
     tr.set_defaults(func=_translate)

@@ -84,6 +84,7 @@ class TrainConfig:
     max_steps: int = 0               # stop after this many optimizer steps (0: no limit)
     cooldown_steps: int = 0          # decay lr linearly to 0 over the last N of max_steps (0: off)
     max_sentence_tokens: int = 100   # longer training pairs are skipped
+    name_swap: float = 0.0           # add copies of this fraction of the pairs sharing a name, renamed (names.py)
     bf16: bool = True
     seed: int = 0
     checkpoint_minutes: float = 10.0

@@ -11,10 +11,10 @@ from scratchml.translate.translator import LENGTH_PENALTY, Translator
 
 def evaluate(translator: Translator, testset: str, beam: int = 4, limit: int = 0,
              batch_size: int = 64, alpha: float = LENGTH_PENALTY, progress: bool = False,
-             normalize: bool = True) -> dict:
+             normalize: bool = True, split: bool = True) -> dict:
     """Translate a test set and score it; ``limit`` > 0 keeps only its first sentences. "valid" is
     the training corpus's held-out validation split (one reference per pair), for choosing between
-    models without looking at the test sets. ``normalize``: as in ``Translator.translate``."""
+    models without looking at the test sets. ``normalize``, ``split``: as in ``Translator.translate``."""
     if limit < 0:
         raise ScratchMLError(f"limit must be 0 (all sentences) or more, got {limit}")
     if testset == "valid":
@@ -26,14 +26,14 @@ def evaluate(translator: Translator, testset: str, beam: int = 4, limit: int = 0
         sources, references = sources[:limit], references[:limit]
     start = time.perf_counter()
     hypotheses = translator.translate(sources, beam=beam, batch_size=batch_size, alpha=alpha, progress=progress,
-                                      normalize=normalize)
+                                      normalize=normalize, split=split)
     seconds = max(time.perf_counter() - start, 1e-9)
     bleu_metric, chrf_metric = sacrebleu.BLEU(), sacrebleu.CHRF()
     bleu = bleu_metric.corpus_score(hypotheses, [references])
     chrf = chrf_metric.corpus_score(hypotheses, [references])
     return {
         "testset": testset, "sentences": len(sources), "beam": beam, "length_penalty": alpha,
-        "normalized": normalize,
+        "normalized": normalize, "split_sentences": split,
         "bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2),
         "bleu_signature": str(bleu_metric.get_signature()),
         "chrf_signature": str(chrf_metric.get_signature()),

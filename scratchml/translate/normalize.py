@@ -29,7 +29,7 @@ import regex
 _CLOSED = regex.compile(r"[.!?…][\"'”’»)\]]*$")
 _OPEN_CLAUSE = regex.compile(r"(?:[,;:\-–—(\[«“‘]|[:;]-?[()DP])$")  # "Dear Sir,", emoticons ":)"
 _OPENING_QUOTES = "\"'«“‘([¿¡"
-SENTENCE_END = regex.compile(r"(?<=[.!?;:])\s+")
+_SENTENCE_END = regex.compile(r"(?<=[.!?;:])\s+")
 # a letter that starts a sentence: not after "e.g. " or "i.e. " (a lone letter before the full stop)
 _SENTENCE_START = regex.compile(r"(?:^|(?<=(?<!\b\p{L})[.!?]\s))([\"'«“‘(\[¿¡\s]*)(\p{Ll})")
 _PRONOUN_I = regex.compile(r"\bi\b(?!\.\w)")      # not "i.e."
@@ -68,7 +68,7 @@ def looks_like_a_question(text: str) -> bool:
     it asks when it, or its last clause ("Excuse me, where is ..."), opens like a question, or when
     it ends in a tag ("..., isn't it"). 99.6 % right on the sentences of spa.txt, whose closing
     marks say which ask (tests/translate/test_normalize.py)."""
-    sentence = SENTENCE_END.split(text.replace("’", "'").strip())[-1]
+    sentence = _SENTENCE_END.split(text.replace("’", "'").strip())[-1]
     if _TAG.search(sentence):
         return True
     return any(_opens_a_question(part.lstrip(_OPENING_QUOTES).split())

@@ -42,6 +42,7 @@ from scratchml.translate.config import TrainConfig, TransformerConfig, preset
 from scratchml.translate.corpus import Splits, load_pairs, make_splits
 from scratchml.translate.ema import EMA
 from scratchml.translate.model import Transformer
+from scratchml.translate.names import swap_names
 from scratchml.translate.translator import Translator
 
 log = logging.getLogger("scratchml.translate")
@@ -107,6 +108,10 @@ def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None,
     if tokenizer is None:
         texts = [en for en, _ in train] + [es for _, es in train]
         tokenizer = Tokenizer.train(texts, cfg.vocab_size, SPECIALS, progress=_world()[0] == 0)
+    if cfg.name_swap:                                       # after the tokenizer: it is the corpus's
+        copies = swap_names(train, cfg.name_swap, cfg.seed)
+        log.info("name swap: %d copies of pairs sharing a name, renamed", len(copies))
+        train = train + copies
     enc = lambda xs: tokenizer.encode_batch(xs, allow_special=False)  # noqa: E731
     tr_src, tr_tgt = enc([en for en, _ in train]), enc([es for _, es in train])
     keep = [i for i in range(len(train)) if 0 < len(tr_src[i]) <= cfg.max_sentence_tokens
@@ -253,6 +258,8 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
     if cfg.cooldown_steps and cfg.cooldown_steps > cfg.max_steps:
         raise ScratchMLError(f"--cooldown-steps {cfg.cooldown_steps} needs --max-steps of at least as "
                              f"many (got {cfg.max_steps}): the cooldown ends at the last step")
+    if not 0 <= cfg.name_swap <= 1:
+        raise ScratchMLError(f"--name-swap is a fraction of the pairs, within 0..1; got {cfg.name_swap}")
     if cfg.cooldown_steps and cfg.minutes:
         log.warning("the %g-minute budget may end the run before its cooldown does; --minutes 0 lets "
                     "--max-steps alone decide", cfg.minutes)

@@ -10,7 +10,8 @@ from scratchml.errors import ScratchMLError
 from scratchml.translate.batching import pad
 from scratchml.translate.checkpoint import load_model_dir
 from scratchml.translate.decode import beam_search, greedy_decode
-from scratchml.translate.normalize import SENTENCE_END, Style, prepare, restore
+from scratchml.translate.normalize import Style, prepare, restore
+from scratchml.translate.sentences import split_sentences
 
 log = logging.getLogger("scratchml.translate")
 
@@ -58,16 +59,18 @@ class Translator:
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, allow_special=False)  # "<eos>" in user text is just text
 
-    def segment(self, text: str) -> list[list[int]]:
-        """Token ids of ``text`` in pieces the model can take: sentences when the text is too long
-        for one pass, each truncated to ``max_source_tokens`` as a last resort (with a warning)."""
+    def segment(self, text: str, split: bool = True) -> list[list[int]]:
+        """Token ids of ``text`` in pieces the model can take: its sentences (sentences.py), or with
+        ``split=False`` the whole text while it fits; a piece longer than ``max_source_tokens`` is cut
+        into chunks of that size as a last resort (with a warning)."""
         ids = self._encode(text)
-        if len(ids) <= self.max_source_tokens:
+        if len(ids) > self.max_source_tokens:
+            log.warning("input of %d tokens is longer than the model's %d: translating it sentence by sentence",
+                        len(ids), self.max_source_tokens)
+        elif not split:
             return [ids]
-        log.warning("input of %d tokens is longer than the model's %d: translating it sentence by sentence",
-                    len(ids), self.max_source_tokens)
         pieces = []
-        for sentence in SENTENCE_END.split(text):
+        for sentence in split_sentences(text):
             sid = self._encode(sentence)
             if len(sid) > self.max_source_tokens:
                 log.warning("a sentence of %d tokens was cut into pieces of %d", len(sid), self.max_source_tokens)
@@ -111,15 +114,16 @@ class Translator:
 
     def translate(self, texts: list[str] | str, beam: int = 4, max_length: int | None = None,
                   batch_size: int = 64, alpha: float = LENGTH_PENALTY, progress: bool = False,
-                  normalize: bool = True) -> list[str] | str:
+                  normalize: bool = True, split: bool = True) -> list[str] | str:
         """Spanish for each English text (a str gives a str). Empty input gives empty output.
         ``normalize``: give each text the training sentences' capital and closing mark, and take them
-        off the translation again (see normalize.py). ``progress``: a progress bar on stderr, counting
-        sentences (segments of long texts)."""
+        off the translation again (see normalize.py). ``split``: translate sentence by sentence
+        (sentences.py); a text too long for the model is split either way. ``progress``: a progress
+        bar on stderr, counting sentences."""
         single = isinstance(texts, str)
         texts = [texts] if single else list(texts)
         prepared = [prepare(t) if normalize else (t, Style()) for t in texts]
-        segments = [self.segment(t) if t.strip() and not style.verbatim else [] for t, style in prepared]
+        segments = [self.segment(t, split) if t.strip() and not style.verbatim else [] for t, style in prepared]
         flat = [s for segs in segments for s in segs]
         hyps = iter(self.translate_ids(flat, beam, max_length, batch_size, alpha, progress))
         outputs = []
@@ -131,7 +135,7 @@ class Translator:
     @torch.no_grad()
     def cross_attention(self, text: str, beam: int = 1, normalize: bool = True):
         """Source tokens, translated tokens, and cross-attention weights (layers, heads, T, S) of the
-        translation, recomputed with teacher forcing on the decoded output. The tokens are the
+        translation of the text's first sentence, recomputed with teacher forcing on the decoded output. The tokens are the
         model's own, before ``restore`` (normalize.py) gives the translation the text's style."""
         source, style = prepare(text) if normalize else (text, Style())
         if not source.strip() or style.verbatim:

@@ -159,12 +159,23 @@ def test_threads_flag(model_dir, capsys):
 def test_typed_text_is_normalized_unless_asked_not_to(model_dir, capsys, monkeypatch):
     from scratchml.translate.translator import Translator
     seen, segment = [], Translator.segment
-    monkeypatch.setattr(Translator, "segment", lambda self, text: seen.append(text) or segment(self, text))
+    monkeypatch.setattr(Translator, "segment", lambda self, text, split: seen.append(text) or segment(self, text, split))
     assert run(["translate", "--model", str(model_dir), "how are you"], capsys)[0] == 0
     assert run(["translate", "--model", str(model_dir), "--no-normalize", "how are you"], capsys)[0] == 0
     assert seen == ["How are you?", "how are you"]
     assert run(["translate", "--model", str(model_dir), "😀 123"], capsys)[1] == "😀 123\n"  # no letter: as it is
     assert len(seen) == 2
+
+
+def test_texts_are_translated_sentence_by_sentence_unless_asked_not_to(model_dir, capsys, monkeypatch):
+    from scratchml.translate.translator import Translator
+    seen, translate_ids = [], Translator.translate_ids
+    monkeypatch.setattr(Translator, "translate_ids",
+                        lambda self, sources, *a: seen.append(len(sources)) or translate_ids(self, sources, *a))
+    text = "The cat sees Mr. Li. The dog runs!"
+    assert run(["translate", "--model", str(model_dir), text], capsys)[0] == 0
+    assert run(["translate", "--model", str(model_dir), "--no-split", text], capsys)[0] == 0
+    assert seen == [2, 1]
 
 
 @pytest.mark.parametrize("args, message", [

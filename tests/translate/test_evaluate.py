@@ -15,8 +15,8 @@ class Echo:
     def __init__(self, outputs):
         self.outputs = outputs
 
-    def translate(self, texts, beam=4, batch_size=64, alpha=0.0, progress=False, normalize=True):
-        self.normalize = normalize
+    def translate(self, texts, beam=4, batch_size=64, alpha=0.0, progress=False, normalize=True, split=True):
+        self.normalize, self.split = normalize, split
         return self.outputs[:len(texts)]
 
 
@@ -36,6 +36,7 @@ def test_scores_are_sacrebleus(monkeypatch):
     assert first_two["bleu"] == round(sacrebleu.corpus_bleu(hyps[:2], [refs[:2]]).score, 2)
     raw = Echo(hyps)
     assert evaluate(raw, "tatoeba", normalize=False)["normalized"] is False and raw.normalize is False
+    assert evaluate(raw, "tatoeba", split=False)["split_sentences"] is False and raw.split is False
 
 
 @pytest.mark.dataset("en-es-test")

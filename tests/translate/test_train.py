@@ -10,6 +10,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from scratchml.errors import ScratchMLError
+from scratchml.translate.corpus import Splits
 from scratchml.translate.checkpoint import load_model_dir, save_model_dir
 from scratchml.translate.train import learning_rate, train
 from scratchml.translate.translator import Translator
@@ -188,3 +189,23 @@ def test_integer_values_of_float_settings_are_accepted():
     from scratchml.translate.config import TransformerConfig, preset
     assert preset("tiny", dropout=0).dropout == 0.0
     assert TransformerConfig.from_dict({"attention_dropout": 0}).attention_dropout == 0.0
+
+
+def test_name_swap_adds_renamed_copies_to_the_training_split_only():
+    from scratchml.translate.train import prepare_data
+    pairs = [("Tom sees the cat.", "Tom ve al gato."), ("The dog runs.", "El perro corre."),
+             ("I saw Mary and Tom.", "Vi a Mary y a Tom.")] * 20
+    splits = Splits(train=pairs, valid=pairs[:3], removed=0)
+    plain = toy_config()
+    tokenizer, data = prepare_data(plain, None, splits)
+    _, swapped = prepare_data(toy_config(name_swap=1.0), tokenizer, splits)
+    assert len(swapped.train_src) == len(data.train_src) + 40  # a copy of each pair with a name
+    assert swapped.train_src[:len(data.train_src)] == data.train_src
+    assert swapped.valid_src == data.valid_src
+    copies = [tokenizer.decode(ids) for ids in swapped.train_src[len(data.train_src):]]
+    assert not any("Tom" in c or "Mary" in c for c in copies)
+
+
+def test_name_swap_outside_0_to_1_is_refused(tmp_path, toy_splits):
+    with pytest.raises(ScratchMLError, match="within 0..1"):
+        train(toy_config(name_swap=2.0), tmp_path, splits=toy_splits, progress=False)
