@@ -124,7 +124,7 @@ def register(sub) -> None:
     t.add_argument("--out", default="runs/nmt", help="output folder (checkpoint/, metrics.csv, training.png)")
     t.add_argument("--resume", action="store_true", help="continue OUT/checkpoint exactly where it stopped; training settings such as "
                    "--dropout or --max-steps may change (each change is recorded as a stage)")
-    t.add_argument("--size", default=d.size, choices=["tiny", "small", "base"])
+    t.add_argument("--size", default=d.size, choices=["tiny", "small", "medium", "base"])
     t.add_argument("--minutes", type=float, default=d.minutes, help="training time budget (0: no limit)")
     t.add_argument("--max-epochs", type=int, default=d.max_epochs)
     t.add_argument("--max-steps", type=int, default=d.max_steps, help="stop after N optimizer steps (0: no limit)")

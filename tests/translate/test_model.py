@@ -80,3 +80,9 @@ def test_beam_search_finds_a_hypothesis_at_least_as_likely_as_greedy():
     for b in range(4):
         if len(greedy[b]) < 20:  # greedy finished with <eos>: beam (alpha=0) must do no worse
             assert logprob(beam[b], b) >= logprob(greedy[b], b) - 1e-4
+
+
+@pytest.mark.parametrize("size, millions", [("small", 8.87), ("medium", 11.91)])
+def test_shippable_presets_fit_25_mb_in_float16(size, millions):
+    n = Transformer(preset(size, vocab_size=10_000)).num_parameters()
+    assert round(n / 1e6, 2) == millions and 2 * n <= 25_000_000
