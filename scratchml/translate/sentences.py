@@ -1,16 +1,17 @@
 """Split English text into sentences, so that the translator gets one sentence at a time.
 
-The model learns from spa.txt, where 117,844 of the 118,964 English sides are a single sentence and
-none has more than four. Given a paragraph it has to do what it never practised: keep its place over
+The model learns from spa.txt, where 117,759 of the 118,964 English sides are a single sentence and
+none has more than four (by this splitter). Given a paragraph it has to do what it never practised: keep its place over
 many clauses, where it tends to drop or repeat some. Translating sentence by sentence and joining the
-translations is what MT systems do with documents (the Moses and sacremoses sentence splitters); the
+translations is what MT systems do with documents (Moses ships a sentence splitter for it); the
 price is that a sentence is translated without its neighbours ("It" in the second sentence cannot
 take the gender of a noun in the first), which the model, trained on single sentences, rarely used
 anyway. ``scratchml nmt eval --no-split`` measures the difference.
 
 A sentence ends at . ! ? or … (with any closing quotes or brackets) followed by a space and a capital,
 a digit, or an opening quote, bracket, ¿ or ¡ — unless the full stop ends a title ("Mr. Li") or an
-initial ("J. K. Rowling", "the U.S. Army"; but not "I": "So am I. ..."). Colons and semicolons never end one.
+initial ("J. K. Rowling", "the U.S. Army"; but not "I": "So am I. ..."). Colons and semicolons never
+end one.
 """
 
 import regex

@@ -135,8 +135,9 @@ class Translator:
     @torch.no_grad()
     def cross_attention(self, text: str, beam: int = 1, normalize: bool = True):
         """Source tokens, translated tokens, and cross-attention weights (layers, heads, T, S) of the
-        translation of the text's first sentence, recomputed with teacher forcing on the decoded output. The tokens are the
-        model's own, before ``restore`` (normalize.py) gives the translation the text's style."""
+        translation of the text's first sentence, recomputed with teacher forcing on the decoded
+        output. The tokens are the model's own, before ``restore`` (normalize.py) gives the
+        translation the text's style."""
         source, style = prepare(text) if normalize else (text, Style())
         if not source.strip() or style.verbatim:
             raise ScratchMLError("cannot show attention for a sentence without a word to translate")
