@@ -169,7 +169,7 @@ def register(sub) -> None:
     e.add_argument("--no-split", dest="split", action="store_false", help=_SPLIT_HELP)
     e.set_defaults(func=_eval)
 
-    a = nsub.add_parser("attention", help="plot cross-attention heatmaps for one sentence")
+    a = nsub.add_parser("attention", help="plot cross-attention heatmaps for one sentence (a text's first)")
     a.add_argument("sentence")
     a.add_argument("--model", default=None)
     a.add_argument("--beam", type=int, default=1)

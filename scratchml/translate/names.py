@@ -25,8 +25,9 @@ _CODAS = ("", "", "", "n", "r", "s", "l", "m", "k", "t", "sh", "nd")
 
 
 def find_names(pairs: list[tuple[str, str]]) -> set[str]:
-    """Words the English side uses as names: capitalized after the first word of a sentence, and
-    written in small letters at most a tenth as often ("Tom", "Boston", "Facebook"; not "Will")."""
+    """Words the English side uses as names: capitalized after its first word, and written in small
+    letters at most a tenth as often ("Tom", "Boston", "Facebook"; not "Will"). The first word of a
+    later sentence counts too, which lets in a few interjections ("Oh" of "Oh no!" / "¡Oh, no!")."""
     capitalized, small = Counter(), Counter()
     for en, _ in pairs:
         words = _WORD.findall(en)
@@ -36,7 +37,7 @@ def find_names(pairs: list[tuple[str, str]]) -> set[str]:
 
 
 def _pattern(name: str) -> regex.Pattern:
-    return regex.compile(rf"(?<!\p{{L}}){name}(?!\p{{L}})")
+    return regex.compile(rf"(?<!\p{{L}}){regex.escape(name)}(?!\p{{L}})")
 
 
 def shared_names(english: str, spanish: str, names: set[str]) -> list[str]:
@@ -54,12 +55,14 @@ def invent_name(rng: random.Random) -> str:
     return body[:1].upper() + body[1:]
 
 
-def swap_names(pairs: list[tuple[str, str]], fraction: float, seed: int = 0) -> list[tuple[str, str]]:
-    """Copies of a ``fraction`` of the pairs that share a name, each shared name replaced on both sides
-    by an invented one (the same replacement on both sides). Deterministic for a ``seed``."""
+def swap_names(pairs: list[tuple[str, str]], fraction: float, seed: int = 0,
+               names: set[str] | None = None) -> list[tuple[str, str]]:
+    """Copies of a ``fraction`` of the pairs that share a name (of ``names``; default: ``find_names``
+    of the pairs), each shared name replaced on both sides by an invented one. Deterministic for a
+    ``seed``. About 1 % of invented names are also words ("Son", "Can"): noise the model can afford."""
     if not 0 <= fraction <= 1:
         raise ValueError(f"the fraction of pairs with names to copy must be within 0..1, got {fraction}")
-    rng, names = random.Random(seed), find_names(pairs)
+    rng, names = random.Random(seed), find_names(pairs) if names is None else names
     copies = []
     for en, es in pairs:
         shared = shared_names(en, es, names)

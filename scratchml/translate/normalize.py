@@ -25,11 +25,13 @@ from dataclasses import dataclass
 
 import regex
 
+from scratchml.translate.sentences import split_sentences
+
 # A sentence is closed by . ! ? or an ellipsis, possibly followed by closing quotes or brackets.
 _CLOSED = regex.compile(r"[.!?…][\"'”’»)\]]*$")
 _OPEN_CLAUSE = regex.compile(r"(?:[,;:\-–—(\[«“‘]|[:;]-?[()DP])$")  # "Dear Sir,", emoticons ":)"
 _OPENING_QUOTES = "\"'«“‘([¿¡"
-_SENTENCE_END = regex.compile(r"(?<=[.!?;:])\s+")
+_CLAUSE_END = regex.compile(r"(?<=[;:])\s+")
 # a letter that starts a sentence: not after "e.g. " or "i.e. " (a lone letter before the full stop)
 _SENTENCE_START = regex.compile(r"(?:^|(?<=(?<!\b\p{L})[.!?]\s))([\"'«“‘(\[¿¡\s]*)(\p{Ll})")
 _PRONOUN_I = regex.compile(r"\bi\b(?!\.\w)")      # not "i.e."
@@ -64,11 +66,12 @@ class Style:
 
 
 def looks_like_a_question(text: str) -> bool:
-    """Whether English text without its closing mark ends in a question. The last sentence decides:
+    """Whether English text without its closing mark ends in a question. The last sentence (as
+    sentences.py splits a text whose sentences start with capitals, as ``prepare`` leaves them) decides:
     it asks when it, or its last clause ("Excuse me, where is ..."), opens like a question, or when
     it ends in a tag ("..., isn't it"). 99.6 % right on the sentences of spa.txt, whose closing
     marks say which ask (tests/translate/test_normalize.py)."""
-    sentence = _SENTENCE_END.split(text.replace("’", "'").strip())[-1]
+    sentence = _CLAUSE_END.split((split_sentences(text.replace("’", "'")) or [""])[-1])[-1]
     if _TAG.search(sentence):
         return True
     return any(_opens_a_question(part.lstrip(_OPENING_QUOTES).split())

@@ -8,20 +8,26 @@ price is that a sentence is translated without its neighbours ("It" in the secon
 take the gender of a noun in the first), which the model, trained on single sentences, rarely used
 anyway. ``scratchml nmt eval --no-split`` measures the difference.
 
-A sentence ends at . ! ? or … (with any closing quotes or brackets) followed by a space and a capital,
-a digit, or an opening quote, bracket, ¿ or ¡ — unless the full stop ends a title ("Mr. Li") or an
+A sentence ends at . ! ? or … (with any closing quotes or brackets) followed by a space and then a
+capital or a digit, possibly behind an opening quote, bracket, ¿ or ¡ — unless the full stop ends a
+title or an abbreviation in any case ("Mr. Li", "mr. Li", "E.g. this", "Jan. 5", "No. 5") or an
 initial ("J. K. Rowling", "the U.S. Army"; but not "I": "So am I. ..."). Colons and semicolons never
-end one.
+end one. The initials rule misses the end of a sentence that ends in a capital letter ("This is plan
+B. Go."): the two are then translated together, as without splitting.
 """
 
 import regex
 
 # the gap after a closing mark where a new sentence may start
 _GAP = regex.compile(r"(?<=[.!?…][\"'”’»)\]]*)\s+(?=[\"'“‘«(\[¿¡]*[\p{Lu}\p{N}])")
-# full stops that do not end a sentence: titles and other abbreviations before a name, and initials
+# full stops that do not end a sentence: titles and other abbreviations (in any case: normalize.py
+# capitalizes "e.g." at the start of a text, typed text has "mr."), and initials
 _NOT_AN_END = regex.compile(
-    r"(?:\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|St|Mt|Jr|Sr|Rev|Gen|Col|Capt|Lt|Sgt|Gov|Sen|Rep|Hon|vs|approx|ca|cf|"
-    r"e\.g|i\.e|Fig|Vol|Ch|pp?)|(?<![\p{L}\p{M}])(?!I\.)\p{Lu})\.$")  # "So am I." ends one
+    r"(?:\b(?i:Mr|Mrs|Ms|Mx|Dr|Prof|St|Mt|Jr|Sr|Rev|Gen|Col|Capt|Lt|Sgt|Gov|Sen|Rep|Hon|vs|approx|ca|cf|"
+    r"e\.g|i\.e|Fig|Vol|Ch|pp?|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)"
+    r"|(?<![\p{L}\p{M}])(?!I\.)\p{Lu})\.$")  # "So am I." ends one
+# "No." before a number is "number" ("Room No. 5"); before a word it is "no" ("No. I won't.")
+_NUMBER_SIGN = regex.compile(r"\b(?i:No|Nos)\.$")
 
 
 def split_sentences(text: str) -> list[str]:
@@ -29,7 +35,9 @@ def split_sentences(text: str) -> list[str]:
     the spacing between sentences. Text without a sentence end is one sentence."""
     sentences, start = [], 0
     for gap in _GAP.finditer(text):
-        if _NOT_AN_END.search(text, max(start, gap.start() - 10), gap.start()):  # the mark's last word
+        before = max(start, gap.start() - 10)                # the mark's last word
+        if _NOT_AN_END.search(text, before, gap.start()) or \
+                _NUMBER_SIGN.search(text, before, gap.start()) and text[gap.end()].isdigit():
             continue
         sentences.append(text[start:gap.start()])
         start = gap.end()
