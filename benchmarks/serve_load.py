@@ -55,10 +55,11 @@ def sentences(n: int, seed: int) -> tuple[list[str], str]:
 
 
 def model_dir(tmp: Path, seed: int) -> tuple[Path, str]:
-    from scratchml.translate.translator import DEFAULT_MODEL
+    from scratchml.shipped import model_dir as shipped_model_dir
 
-    if (DEFAULT_MODEL / "model.safetensors").exists():
-        return DEFAULT_MODEL, f"shipped {DEFAULT_MODEL.name}"
+    shipped = shipped_model_dir("en-es")
+    if (shipped / "model.safetensors").exists():
+        return shipped, f"shipped {shipped.name}"
     import torch
 
     from scratchml.bpe import Tokenizer

@@ -16,6 +16,12 @@ _THREADS_HELP = ("torch threads (0: PyTorch's default, one per core); use 1 when
                  "busy: PyTorch's threads then wait on each other")
 
 
+def _add_bf16(parser) -> None:
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                        help="compute in bfloat16 (--bf16) or float32 (--no-bf16); default: bfloat16 where the "
+                        "hardware computes it natively (AVX512-BF16/AMX CPUs, recent GPUs), float32 elsewhere")
+
+
 def _set_threads(n: int) -> None:
     if n < 0:
         raise ScratchMLError(f"--threads must be 0 (PyTorch's default) or more, got {n}")
@@ -27,26 +33,24 @@ def _set_threads(n: int) -> None:
 def _train(args) -> None:
     from dataclasses import fields
 
-    from scratchml.translate.config import TrainConfig
-    from scratchml.translate.train import init_distributed, pick_device, train
+    from scratchml.translate import TrainConfig, init_distributed, pick_device, train_translator
 
     _set_threads(args.threads)
     device = pick_device(args.device)
     init_distributed(device)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
-    result = train(cfg, args.out, resume=args.resume, device=device)
+    result = train_translator(cfg, args.out, resume=args.resume, device=device)
     result.pop("step_losses")
     print(json.dumps(result))
 
 
 def _eval(args) -> None:
-    from scratchml.translate.evaluate import evaluate
-    from scratchml.translate.translator import Translator
+    from scratchml.translate import Translator, evaluate_translator
 
     _set_threads(args.threads)
-    translator = Translator.load(args.model)
+    translator = Translator.load(args.model, bf16=args.bf16)
     options = {} if args.length_penalty is None else {"alpha": args.length_penalty}
-    result = evaluate(translator, args.testset, beam=args.beam, limit=args.limit, progress=True,
+    result = evaluate_translator(translator, args.testset, beam=args.beam, limit=args.limit, progress=True,
                       normalize=args.normalize, split=args.split, **options)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -65,13 +69,13 @@ def _read_stdin_lines() -> list[str]:
 
 
 def _translate(args) -> None:
-    from scratchml.translate.translator import Translator
+    from scratchml.translate import Translator
 
     _set_threads(args.threads)
     texts = args.text if args.text else _read_stdin_lines()
     if not any(t.strip() for t in texts):
         raise ScratchMLError("nothing to translate: the text is empty")
-    translator = Translator.load(args.model)
+    translator = Translator.load(args.model, bf16=args.bf16)
     # a bar for files of sentences, when someone is watching the terminal
     progress = not args.text and len(texts) > 100 and sys.stderr.isatty()
     for line in translator.translate(texts, beam=args.beam, progress=progress, normalize=args.normalize,
@@ -80,10 +84,9 @@ def _translate(args) -> None:
 
 
 def _attention(args) -> None:
-    from scratchml.translate.plots import plot_attention
-    from scratchml.translate.translator import Translator
+    from scratchml.translate import Translator, plot_attention
 
-    translator = Translator.load(args.model)
+    translator = Translator.load(args.model, bf16=args.bf16)
     src, tgt, weights = translator.cross_attention(args.sentence, beam=args.beam, normalize=args.normalize)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     plot_attention(src, tgt, weights, Path(args.out))
@@ -92,9 +95,7 @@ def _attention(args) -> None:
 
 
 def _export(args) -> None:
-    from scratchml.translate.checkpoint import load_model_dir, save_model_dir
-
-    from scratchml.translate.card import write_card
+    from scratchml.translate import load_model_dir, save_model_dir, write_card
 
     model, tokenizer, meta = load_model_dir(args.checkpoint)
     save_model_dir(args.out, model, tokenizer, {k: v for k, v in meta.items() if k != "model"}, half=True)
@@ -109,12 +110,12 @@ def _serve(args) -> None:
     cfg = ServeConfig(max_chars=args.max_chars, max_texts=args.max_texts, batching=args.batching,
                       max_batch_texts=args.max_batch_texts, max_wait_ms=args.max_wait_ms,
                       decode_chunk=args.decode_chunk, queue_size=args.queue_size, timeout_s=args.timeout,
-                      threads=args.threads)
+                      threads=args.threads, bf16=args.bf16)
     serve(args.model, args.host, args.port, cfg, workers=args.workers)
 
 
 def register(sub) -> None:
-    from scratchml.translate.config import TrainConfig
+    from scratchml.translate.config import TrainConfig  # no torch: ``scratchml --help`` stays instant
 
     d = TrainConfig()
     nmt = sub.add_parser("nmt", help="English->Spanish Transformer: train, evaluate, inspect")
@@ -149,7 +150,7 @@ def register(sub) -> None:
     t.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
     t.add_argument("--valid-bleu-sentences", type=int, default=d.valid_bleu_sentences)
     t.add_argument("--train-limit", type=int, default=d.train_limit, help="use only N training pairs")
-    t.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32")
+    _add_bf16(t)
     t.add_argument("--threads", type=int, default=0, help=_THREADS_HELP)
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto: a CUDA GPU when there is one (under torchrun: LOCAL_RANK's), else the CPU")
@@ -167,6 +168,7 @@ def register(sub) -> None:
     e.add_argument("--threads", type=int, default=0, help=_THREADS_HELP)
     e.add_argument("--no-normalize", dest="normalize", action="store_false", help=_NORMALIZE_HELP)
     e.add_argument("--no-split", dest="split", action="store_false", help=_SPLIT_HELP)
+    _add_bf16(e)
     e.set_defaults(func=_eval)
 
     a = nsub.add_parser("attention", help="plot cross-attention heatmaps for one sentence (a text's first)")
@@ -175,6 +177,7 @@ def register(sub) -> None:
     a.add_argument("--beam", type=int, default=1)
     a.add_argument("--out", default="attention.png")
     a.add_argument("--no-normalize", dest="normalize", action="store_false", help=_NORMALIZE_HELP)
+    _add_bf16(a)
     a.set_defaults(func=_attention)
 
     x = nsub.add_parser("export", help="write a float16 model directory from a training checkpoint")
@@ -197,6 +200,7 @@ def register(sub) -> None:
     s.add_argument("--timeout", type=float, default=30.0, help="seconds per request before 504")
     s.add_argument("--max-chars", type=int, default=1000, help="characters per text")
     s.add_argument("--max-texts", type=int, default=32, help="texts per request")
+    _add_bf16(s)
     s.set_defaults(func=_serve)
 
     tr = sub.add_parser("translate", help="translate English to Spanish (arguments, or stdin lines)")
@@ -206,4 +210,5 @@ def register(sub) -> None:
     tr.add_argument("--threads", type=int, default=0, help=_THREADS_HELP)
     tr.add_argument("--no-normalize", dest="normalize", action="store_false", help=_NORMALIZE_HELP)
     tr.add_argument("--no-split", dest="split", action="store_false", help=_SPLIT_HELP)
+    _add_bf16(tr)
     tr.set_defaults(func=_translate)

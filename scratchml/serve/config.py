@@ -19,6 +19,7 @@ class ServeConfig:
     queue_size: int = 64           # requests waiting at most; one more gets 503 + Retry-After
     timeout_s: float = 30.0        # per request, queueing included; then 504
     threads: int = 0               # torch intra-op threads per worker process (0: PyTorch's default)
+    bf16: bool | None = None       # decode in bfloat16; None: where the hardware computes it natively
 
     def __post_init__(self):
         for f in ("max_chars", "max_texts", "max_beam", "default_beam", "attention_max_chars",

@@ -32,13 +32,14 @@ def setup_logging() -> None:
 def build_app(model, cfg: ServeConfig):
     """Load the model directory (default: the shipped one) and make its app."""
     from scratchml.serve.app import create_app
-    from scratchml.translate.translator import DEFAULT_MODEL, Translator
+    from scratchml.translate import Translator
 
     if cfg.threads:
         import torch
         torch.set_num_threads(cfg.threads)
-    translator = Translator.load(model)
-    return create_app(translator, cfg, {"path": str(model or DEFAULT_MODEL)})
+    translator = Translator.load(model, bf16=cfg.bf16)
+    return create_app(translator, cfg, {"path": str(translator.path),
+                                        "precision": "bfloat16" if translator.bf16 else "float32"})
 
 
 def app_from_env():
@@ -57,7 +58,7 @@ def serve(model=None, host: str = "127.0.0.1", port: int = 8000, cfg: ServeConfi
     # In-flight requests get their full timeout to finish after a shutdown signal.
     options = dict(host=host, port=port, access_log=False, timeout_graceful_shutdown=math.ceil(cfg.timeout_s) + 5)
     if workers > 1:
-        from scratchml.translate.translator import Translator
+        from scratchml.translate import Translator
 
         Translator.load(model)  # a bad model: one clear error here, not one per worker
         os.environ[ENV] = json.dumps({"model": str(model) if model else None, **cfg.to_dict()})

@@ -7,14 +7,22 @@ reading a config (``scratchml.translate.config``) does not pay for importing tor
 
 import importlib
 
+# public name -> (module, name in that module)
 _EXPORTS = {
-    "TransformerConfig": "config", "TrainConfig": "config", "PRESETS": "config", "preset": "config",
-    "Transformer": "model", "Translator": "translator", "DEFAULT_MODEL": "translator",
+    "TransformerConfig": ("config", "TransformerConfig"), "TrainConfig": ("config", "TrainConfig"),
+    "PRESETS": ("config", "PRESETS"), "preset": ("config", "preset"),
+    "Transformer": ("model", "Transformer"), "Translator": ("translator", "Translator"),
+    "LENGTH_PENALTY": ("translator", "LENGTH_PENALTY"), "MAX_BEAM": ("translator", "MAX_BEAM"),
+    "train_translator": ("train", "train"), "evaluate_translator": ("evaluate", "evaluate"),
+    "pick_device": ("distributed", "pick_device"), "init_distributed": ("distributed", "init_distributed"),
+    "load_model_dir": ("checkpoint", "load_model_dir"), "save_model_dir": ("checkpoint", "save_model_dir"),
+    "plot_attention": ("plots", "plot_attention"), "write_card": ("card", "write_card"),
 }
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name):
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f"scratchml.translate.{_EXPORTS[name]}"), name)
+        module, attr = _EXPORTS[name]
+        return getattr(importlib.import_module(f"scratchml.translate.{module}"), attr)
     raise AttributeError(f"module 'scratchml.translate' has no attribute {name!r}")

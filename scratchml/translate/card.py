@@ -26,7 +26,7 @@ def train_command(train: dict, device: str | None = None) -> str:
         if key not in defaults or value == defaults[key] or key == "minutes" and train.get("max_steps"):
             continue
         if key == "bf16":
-            flags.append("--no-bf16")
+            flags.append("--bf16" if value else "--no-bf16")
         else:
             flags.append(f"--{key.replace('_', '-')} {_number(value) if isinstance(value, float) else value}")
     if train.get("max_steps"):
@@ -101,7 +101,8 @@ def _hardware(h: dict) -> str:
     if not h:                                               # checkpoints from before it was recorded
         return f"{platform.machine()} CPU, {os.cpu_count()} cores, no GPU (the exporting machine)"
     where = f"{h['processes']} × {h['gpu']}" if h.get("gpu") else f"{h['machine']} CPU, {h['cpu_cores']} cores"
-    return where + (f", {h['processes']} processes" if h["processes"] > 1 and not h.get("gpu") else "")
+    where += f", {h['processes']} processes" if h["processes"] > 1 and not h.get("gpu") else ""
+    return where + (f"; computed in {h['precision']}" if h.get("precision") else "")
 
 
 def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:

@@ -87,11 +87,20 @@ class TrainConfig:
     cooldown_steps: int = 0          # decay lr linearly to 0 over the last N of max_steps (0: off)
     max_sentence_tokens: int = 100   # longer training pairs are skipped
     name_swap: float = 0.0           # add copies of this fraction of the pairs sharing a name, renamed (names.py)
-    bf16: bool = True
+    bf16: bool | None = None         # bfloat16 autocast; None: where the hardware computes it natively
     seed: int = 0
     checkpoint_minutes: float = 10.0
     valid_bleu_sentences: int = 500
     train_limit: int = 0             # use only the first N training pairs (0: all); for quick tests
+
+    def __post_init__(self):
+        if self.cooldown_steps < 0:
+            raise ScratchMLError(f"cooldown_steps must be 0 or more, got {self.cooldown_steps}")
+        if self.cooldown_steps > self.max_steps:
+            raise ScratchMLError(f"cooldown_steps={self.cooldown_steps} needs max_steps of at least as many "
+                                 f"(got {self.max_steps}): the cooldown ends at the last step")
+        if not 0 <= self.name_swap <= 1:
+            raise ScratchMLError(f"name_swap is a fraction of the pairs, within 0..1; got {self.name_swap}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

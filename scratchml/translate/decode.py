@@ -1,23 +1,16 @@
-"""Batched greedy and beam search, incremental with the decoder's key/value cache.
+"""Batched greedy and beam search, incremental with the decoder's key/value cache
+(``scratchml.transformer.cache``): each step feeds only the newest token.
 
-Each step feeds only the newest token; the self-attention cache holds the keys and values of the
-tokens before it, and the cross-attention cache holds the projected encoder output. Decoding T
-tokens so costs O(T) projections instead of O(T^2).
+``decode_sorted`` is the driver that inference and validation share: it sorts the sources by
+length, so that each batch carries little padding, and decodes batch by batch.
 """
 
 import torch
+from tqdm import tqdm
 
+from scratchml.transformer import autocast
+from scratchml.translate.batching import pad
 from scratchml.translate.model import Transformer
-
-
-def _reorder(cache: list[dict], index: torch.Tensor) -> None:
-    """Keep the self-attention cache rows of the hypotheses that survive a beam step (``index``).
-    The cross-attention cache needs no reordering: all rows of one sentence hold the same encoder
-    output, and a hypothesis never moves to another sentence's rows."""
-    for layer in cache:
-        part = layer["self"]
-        for key in part:
-            part[key] = part[key].index_select(0, index)
 
 
 @torch.no_grad()
@@ -104,7 +97,8 @@ def beam_search(model: Transformer, src: torch.Tensor, max_len: int, beam: int =
         tokens = torch.cat([tokens.index_select(0, index),
                             torch.tensor(next_tok, device=src.device)[:, None]], dim=1)
         scores = torch.tensor(next_scores, device=src.device).view(B, K)
-        _reorder(cache, index)
+        for layer in cache:
+            layer.reorder(index)  # the hypotheses that survive this step
         if all(len(f) >= K for f in finished) or bool(torch.isinf(scores).all()):
             break
     results = []
@@ -115,3 +109,34 @@ def beam_search(model: Transformer, src: torch.Tensor, max_len: int, beam: int =
         best = max(finished[b], key=lambda t: t[0])[1]
         results.append(_strip(best, cfg))
     return results
+
+
+@torch.no_grad()
+def decode_sorted(model: Transformer, sources: list[list[int]], beam: int = 1, alpha: float = 0.0,
+                  batch_size: int = 64, max_length: int | None = None, bf16: bool = False,
+                  progress: bool = False) -> list[list[int]]:
+    """Output ids for each list of source ids (an empty source gives an empty output). Sources are
+    decoded in batches of similar length; each may grow to 1.5 x its batch's longest source + 10
+    tokens, within the model's ``max_len`` and ``max_length``."""
+    cfg, device = model.cfg, next(model.parameters()).device
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+    out: list[list[int]] = [[] for _ in sources]
+    bar = tqdm(total=len(sources), desc="translating", unit="sent", disable=not progress, dynamic_ncols=True)
+    for start in range(0, len(order), batch_size):
+        bar.update(len(order[start:start + batch_size]))
+        idx = [i for i in order[start:start + batch_size] if sources[i]]
+        if not idx:
+            continue
+        src = pad([sources[i] + [cfg.eos_id] for i in idx], cfg.pad_id).to(device)
+        limit = min(cfg.max_len - 1, int(1.5 * src.size(1)) + 10)
+        if max_length is not None:
+            limit = max(1, min(limit, max_length))
+        with autocast(device, bf16):
+            if beam == 1:
+                hyps = greedy_decode(model, src, limit)
+            else:
+                hyps = beam_search(model, src, limit, beam=beam, alpha=alpha)
+        for i, h in zip(idx, hyps):
+            out[i] = h
+    bar.close()
+    return out

@@ -1,58 +1,45 @@
 """Text in, text out: tokenization, batching by length, decoding, and input limits."""
 
 import logging
-from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from scratchml.errors import ScratchMLError
-from scratchml.translate.batching import pad
+from scratchml.shipped import model_dir
+from scratchml.transformer import use_bf16
 from scratchml.translate.checkpoint import load_model_dir
-from scratchml.translate.decode import beam_search, greedy_decode
+from scratchml.translate.decode import decode_sorted
 from scratchml.translate.normalize import Style, prepare, restore
 from scratchml.translate.sentences import split_sentences
 
 log = logging.getLogger("scratchml.translate")
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "en-es"
-# Length penalty α of beam search, chosen on the validation split with the first shipped model, beam 4
-# (`scratchml nmt eval --testset valid --length-penalty A`, BLEU): α 0 → 44.31, 0.6 (GNMT's) → 44.66,
-# 1.0 → 44.69, 1.5 → 44.96, 2.0 → 45.03, 3.0 → 44.96. Below 1.5 the beam prefers too-short translations.
-# The dropout-0.2 model (step 9,500) agrees: α 1.0 → 46.24, 2.0 → 46.43.
+# Length penalty α of beam search (GNMT, Wu et al. 2016), chosen on the validation split: below
+# about 1.5 the beam prefers translations that are too short (docs/translate.md, "Measured").
 LENGTH_PENALTY = 2.0
 # Wider beams cost memory in proportion (beam x batch hypotheses, each with a KV cache); 64 is far
 # past the widths that were measured (4 and 8) and keeps a typo such as --beam 4000 from exhausting memory.
 MAX_BEAM = 64
 
 
-def _fast_bf16() -> bool:
-    """True where the CPU computes bfloat16 natively (AVX512-BF16 / AMX); elsewhere it is emulated
-    and slower than float32."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 class Translator:
     def __init__(self, model, tokenizer, meta: dict | None = None, bf16: bool | None = None):
         self.model, self.tokenizer, self.meta = model.eval(), tokenizer, meta or {}
         self.device = next(model.parameters()).device
-        if bf16 is None:                                    # decode in bfloat16 where it is fast
-            bf16 = (torch.cuda.is_bf16_supported(including_emulation=False) if self.device.type == "cuda"
-                    else self.device.type == "cpu" and _fast_bf16())
-        self.bf16 = bf16
+        self.bf16 = use_bf16(self.device, bf16)            # bfloat16 only where it is native
         self.cfg = model.cfg
+        self.path = None  # the model directory, when loaded from one
         self.max_source_tokens = self.cfg.max_len - 1  # room for <eos>
 
     @classmethod
-    def load(cls, path=None) -> "Translator":
-        path = Path(path) if path else DEFAULT_MODEL
+    def load(cls, path=None, bf16: bool | None = None) -> "Translator":
+        """The model directory ``path``, or the shipped en-es model (``scratchml.shipped``)."""
+        path = model_dir("en-es", path)
         if not path.exists():
-            hint = " (the shipped model: did the clone include models/?)" if path == DEFAULT_MODEL else ""
-            raise ScratchMLError(f"model directory {path} does not exist{hint}")
-        return cls(*load_model_dir(path))
+            raise ScratchMLError(f"model directory {path} does not exist")
+        translator = cls(*load_model_dir(path), bf16=bf16)
+        translator.path = path
+        return translator
 
     # ---- input preparation ----------------------------------------------------------------
 
@@ -87,30 +74,10 @@ class Translator:
     def translate_ids(self, sources: list[list[int]], beam: int = 4, max_length: int | None = None,
                       batch_size: int = 64, alpha: float = LENGTH_PENALTY,
                       progress: bool = False) -> list[list[int]]:
-        """Decode lists of source ids; sorted by length so each batch carries little padding."""
+        """Decode lists of source ids (see ``decode.decode_sorted``)."""
         if not 1 <= beam <= MAX_BEAM:
             raise ScratchMLError(f"beam must be within 1..{MAX_BEAM}, got {beam}")
-        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
-        out: list[list[int]] = [[] for _ in sources]
-        bar = tqdm(total=len(sources), desc="translating", unit="sent", disable=not progress, dynamic_ncols=True)
-        for start in range(0, len(order), batch_size):
-            bar.update(len(order[start:start + batch_size]))
-            idx = [i for i in order[start:start + batch_size] if sources[i]]
-            if not idx:
-                continue
-            src = pad([sources[i] + [self.cfg.eos_id] for i in idx], self.cfg.pad_id).to(self.device)
-            limit = min(self.cfg.max_len - 1, int(1.5 * src.size(1)) + 10)
-            if max_length is not None:
-                limit = max(1, min(limit, max_length))
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                if beam == 1:
-                    hyps = greedy_decode(self.model, src, limit)
-                else:
-                    hyps = beam_search(self.model, src, limit, beam=beam, alpha=alpha)
-            for i, h in zip(idx, hyps):
-                out[i] = h
-        bar.close()
-        return out
+        return decode_sorted(self.model, sources, beam, alpha, batch_size, max_length, self.bf16, progress)
 
     def translate(self, texts: list[str] | str, beam: int = 4, max_length: int | None = None,
                   batch_size: int = 64, alpha: float = LENGTH_PENALTY, progress: bool = False,
@@ -151,6 +118,7 @@ class Translator:
             weights = torch.stack([layer.cross_attn.weights[0] for layer in self.model.decoder])
         finally:
             self.model.keep_attention_weights(False)
-        label = lambda i: self.tokenizer.decode([i])  # noqa: E731
         # Row t of the weights is the query that produced output token t (the last one is </s>).
-        return [label(i) for i in src_ids] + ["</s>"], [label(i) for i in hyp] + ["</s>"], weights.float().cpu()
+        source = [self.tokenizer.decode([i]) for i in src_ids] + ["</s>"]
+        target = [self.tokenizer.decode([i]) for i in hyp] + ["</s>"]
+        return source, target, weights.float().cpu()

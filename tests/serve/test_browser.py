@@ -19,13 +19,14 @@ import httpx
 import pytest
 
 from scratchml.translate.checkpoint import save_model_dir
-from scratchml.translate.translator import DEFAULT_MODEL
+from scratchml.shipped import model_dir as shipped_model_dir
 from tests.serve.conftest import free_port, tiny_translator
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHIPPED = (DEFAULT_MODEL / "model.safetensors").exists()
+SHIPPED_DIR = shipped_model_dir("en-es")
+SHIPPED = (SHIPPED_DIR / "model.safetensors").exists()
 SENTENCE = "I would like a cup of coffee, please."
 SPANISH_WORDS = {"de", "la", "el", "una", "un", "por", "favor", "café", "taza", "quiero", "me", "gustaría", "quisiera"}
 
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromiu
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if SHIPPED:
-        model_dir = DEFAULT_MODEL
+        model_dir = SHIPPED_DIR
     else:
         tr = tiny_translator()
         model_dir = tmp_path_factory.mktemp("model") / "tiny"

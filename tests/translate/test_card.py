@@ -127,7 +127,7 @@ def test_merged_stages_have_the_same_learning_rates(stopped, merged):
     """The check behind merging: every step of the first stage gets the same rate from both settings."""
     from scratchml.translate.card import training_commands
     from scratchml.translate.config import TrainConfig
-    from scratchml.translate.train import learning_rate
+    from scratchml.translate.schedule import learning_rate
     a, b = dict(max_steps=12000, cooldown_steps=3000), dict(max_steps=9500, cooldown_steps=3000)
     same = all(learning_rate(s, TrainConfig(**a)) == learning_rate(s, TrainConfig(**b)) for s in range(1, stopped + 1))
     commands, _ = training_commands({"stages": [_stage(0, **a), _stage(stopped, **b)], "progress": {"step": 9500}})

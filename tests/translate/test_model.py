@@ -1,26 +1,10 @@
-"""The translator's model against PyTorch's own attention, and its decoding invariants."""
+"""The translator's model and its decoding invariants (its attention is tested in tests/transformer)."""
 
 import pytest
 import torch
-import torch.nn.functional as F
-
-from scratchml.translate.attention import causal_mask, padding_mask, scaled_dot_product_attention
 from scratchml.translate.config import preset
 from scratchml.translate.decode import beam_search, greedy_decode
 from scratchml.translate.model import Transformer
-
-
-@pytest.mark.parametrize("mask_kind", ["none", "causal", "padding", "both"])
-def test_attention_matches_torch_sdpa(mask_kind):
-    g = torch.Generator().manual_seed(0)
-    B, H, T, Dh = 3, 4, 7, 8
-    q, k, v = (torch.randn(B, H, T, Dh, generator=g, dtype=torch.float64) for _ in range(3))
-    tokens = torch.tensor([[5, 6, 7, 8, 9, 0, 0], [5, 6, 7, 8, 9, 10, 11], [5, 0, 0, 0, 0, 0, 0]])
-    mask = {"none": None, "causal": causal_mask(T), "padding": padding_mask(tokens, 0),
-            "both": causal_mask(T) & padding_mask(tokens, 0)}[mask_kind]
-    ours, _ = scaled_dot_product_attention(q, k, v, mask)
-    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    assert torch.allclose(ours, ref, atol=1e-6)
 
 
 def _tiny_model(seed=0, **over):
@@ -67,7 +51,12 @@ def test_beam_one_equals_greedy():
 
 def test_beam_search_finds_a_hypothesis_at_least_as_likely_as_greedy():
     model = _tiny_model(seed=4)
-    src = torch.randint(3, 50, (4, 7))
+    # A random model rarely emits <eos>: a bias towards it on the final LayerNorm makes greedy
+    # decoding end within max_len on some sentences, at different lengths.
+    with torch.no_grad():
+        eos = model.embed.weight[model.cfg.eos_id]
+        model.ln_dec.bias.copy_(4.0 * eos / eos.norm() ** 2)
+    src = torch.randint(3, 50, (6, 7))
 
     def logprob(ids, b):
         tgt = torch.tensor([[model.cfg.bos_id] + ids])
@@ -77,9 +66,10 @@ def test_beam_search_finds_a_hypothesis_at_least_as_likely_as_greedy():
 
     greedy = greedy_decode(model, src, 20)
     beam = beam_search(model, src, max_len=20, beam=8, alpha=0.0)
-    for b in range(4):
-        if len(greedy[b]) < 20:  # greedy finished with <eos>: beam (alpha=0) must do no worse
-            assert logprob(beam[b], b) >= logprob(greedy[b], b) - 1e-4
+    finished = [b for b in range(len(src)) if 0 < len(greedy[b]) < 20]  # greedy ended with <eos>
+    assert finished, "no greedy hypothesis ended: the comparison below would check nothing"
+    for b in finished:  # beam (alpha=0) must find one at least as likely
+        assert logprob(beam[b], b) >= logprob(greedy[b], b) - 1e-4
 
 
 @pytest.mark.parametrize("size, millions", [("small", 8.87), ("medium", 11.91)])

@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 from scratchml.errors import ScratchMLError
 from scratchml.translate.corpus import Splits
 from scratchml.translate.checkpoint import load_model_dir, save_model_dir
-from scratchml.translate.train import learning_rate, train
+from scratchml.translate.schedule import learning_rate
+from scratchml.translate.train import train
 from scratchml.translate.translator import Translator
 from tests.translate.conftest import toy_config
 
@@ -53,7 +54,7 @@ def test_resume_with_ema_continues_both_weights_exactly(tmp_path, toy_splits):
         assert a.keys() == b.keys()
         for k in a:
             assert torch.equal(a[k], b[k]), (part, k)
-    with pytest.raises(ScratchMLError, match="--ema-decay"):
+    with pytest.raises(ScratchMLError, match="ema_decay"):
         train(toy_config(dropout=0.2, max_steps=9), tmp_path / "b", resume=True, splits=toy_splits, progress=False)
 
 
@@ -90,7 +91,7 @@ def test_the_model_cards_commands_replay_a_run_with_a_changed_dropout(tmp_path, 
 
 def test_refuses_to_overwrite_a_checkpoint_without_resume(tmp_path, toy_splits):
     train(toy_config(max_steps=1), tmp_path, splits=toy_splits, progress=False)
-    with pytest.raises(ScratchMLError, match="--resume"):
+    with pytest.raises(ScratchMLError, match="resume it"):
         train(toy_config(max_steps=1), tmp_path, splits=toy_splits, progress=False)
 
 
@@ -158,13 +159,13 @@ def test_cooldown_ramps_the_learning_rate_to_zero_over_the_last_steps():
 
 
 def test_cooldown_without_max_steps_is_refused(tmp_path, toy_splits):
-    with pytest.raises(ScratchMLError, match="--max-steps"):
+    with pytest.raises(ScratchMLError, match="max_steps"):
         train(toy_config(max_steps=0, cooldown_steps=10), tmp_path, splits=toy_splits, progress=False)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_device_choice_without_a_gpu():
-    from scratchml.translate.train import pick_device
+    from scratchml.translate.distributed import pick_device
     assert pick_device("auto") == torch.device("cpu")
     with pytest.raises(ScratchMLError, match="no CUDA GPU"):
         pick_device("cuda")
@@ -182,7 +183,7 @@ def test_negative_cooldown_is_refused(tmp_path, toy_splits):
 
 def test_resuming_a_finished_run_is_refused(tmp_path, toy_splits):
     train(toy_config(max_steps=3), tmp_path, splits=toy_splits, progress=False)
-    with pytest.raises(ScratchMLError, match="raise --max-steps"):
+    with pytest.raises(ScratchMLError, match="raise max_steps"):
         train(toy_config(max_steps=3), tmp_path, resume=True, splits=toy_splits, progress=False)
 
 
@@ -193,7 +194,7 @@ def test_integer_values_of_float_settings_are_accepted():
 
 
 def test_name_swap_adds_renamed_copies_to_the_training_split_only():
-    from scratchml.translate.train import prepare_data
+    from scratchml.translate.dataset import prepare_data
     pairs = [("Tom sees the cat.", "Tom ve al gato."), ("The dog runs.", "El perro corre."),
              ("I saw Mary and Tom.", "Vi a Mary y a Tom.")] * 20
     splits = Splits(train=pairs, valid=pairs[:3], removed=0)

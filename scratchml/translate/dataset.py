@@ -1,0 +1,51 @@
+"""The training data of the translator, as token ids: the corpus split, the BPE tokenizer trained
+on the training split, renamed copies of pairs that share a name (names.py), and a length filter."""
+
+import logging
+from dataclasses import dataclass
+
+from scratchml.bpe import Tokenizer
+from scratchml.translate.config import TrainConfig
+from scratchml.translate.corpus import Splits, load_pairs, make_splits
+from scratchml.translate.names import swap_names
+
+log = logging.getLogger("scratchml.translate")
+SPECIALS = ("<pad>", "<bos>", "<eos>")
+
+
+@dataclass
+class EncodedData:
+    train_src: list[list[int]]
+    train_tgt: list[list[int]]
+    valid_src: list[list[int]]
+    valid_tgt: list[list[int]]
+    valid_text: list[tuple[str, str]]
+    removed: int  # training pairs removed because they overlap a test set
+
+
+def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None, splits: Splits | None = None,
+                 progress: bool = True) -> tuple[Tokenizer, EncodedData]:
+    """Split the corpus (unless ``splits`` is given), train the BPE tokenizer on the training split
+    (unless ``tokenizer`` is given), and encode both splits."""
+    splits = splits or make_splits(load_pairs())
+    train = splits.train[:cfg.train_limit] if cfg.train_limit else splits.train
+    log.info("corpus: %d training pairs, %d validation pairs, %d removed (overlap with test sets)",
+             len(train), len(splits.valid), splits.removed)
+    if tokenizer is None:
+        texts = [en for en, _ in train] + [es for _, es in train]
+        tokenizer = Tokenizer.train(texts, cfg.vocab_size, SPECIALS, progress=progress)
+    if cfg.name_swap:                    # after the tokenizer, which is trained on the corpus as it is
+        copies = swap_names(train, cfg.name_swap, cfg.seed)
+        log.info("name swap: %d copies of pairs sharing a name, renamed", len(copies))
+        train = train + copies
+
+    def encode(texts):
+        return tokenizer.encode_batch(texts, allow_special=False)
+
+    tr_src, tr_tgt = encode([en for en, _ in train]), encode([es for _, es in train])
+    keep = [i for i in range(len(train)) if 0 < len(tr_src[i]) <= cfg.max_sentence_tokens
+            and 0 < len(tr_tgt[i]) <= cfg.max_sentence_tokens]
+    va_src, va_tgt = encode([en for en, _ in splits.valid]), encode([es for _, es in splits.valid])
+    data = EncodedData([tr_src[i] for i in keep], [tr_tgt[i] for i in keep], va_src, va_tgt,
+                       splits.valid, splits.removed)
+    return tokenizer, data
