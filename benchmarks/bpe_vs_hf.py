@@ -24,7 +24,7 @@ import os
 import time
 
 import sentencepiece as spm
-import tiktoken  # noqa: F401  (fail early when the test extra is missing)
+import tiktoken  # noqa: F401  (fail early when the dev extra is missing)
 import tokenizers
 from tokenizers import decoders, models, pre_tokenizers, trainers
 

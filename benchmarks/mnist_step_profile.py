@@ -17,11 +17,12 @@ from collections import defaultdict
 
 import scratchml  # noqa: F401  (first: it sets OpenBLAS's thread spin time before NumPy loads it)
 
-import numpy as np  # noqa: E402
+# isort: split
+import numpy as np
 
-from scratchml import nn  # noqa: E402
-from scratchml.mnist import data  # noqa: E402
-from scratchml.mnist.recipe import Recipe, build_model, make_optimizer  # noqa: E402
+from scratchml import nn
+from scratchml.mnist import data
+from scratchml.mnist.recipe import Recipe, build_model, make_optimizer
 
 
 def products_ms(ms: dict[str, float]) -> float:
@@ -32,8 +33,9 @@ def products_ms(ms: dict[str, float]) -> float:
 def torch_step(r: Recipe, x, y, order, args) -> tuple[float, float]:
     """PyTorch on the same batches: (ms per step, ms of matrix products per step under the profiler)."""
     import torch
-    from mnist_vs_torch import torch_mlp  # this folder is on sys.path when the script runs
     from torch.profiler import ProfilerActivity, profile
+
+    from mnist_vs_torch import torch_mlp  # this folder is on sys.path when the script runs
 
     torch.manual_seed(r.seed)
     model = torch_mlp(r.hidden)

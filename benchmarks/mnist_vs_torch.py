@@ -24,8 +24,9 @@ import time
 
 import scratchml  # noqa: F401  (first: it sets OpenBLAS's thread spin time before NumPy loads it)
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+# isort: split
+import numpy as np
+import torch
 
 from scratchml import nn
 from scratchml.mnist import data
@@ -47,10 +48,13 @@ def matmul_gflops(batch: int, width: int, library: str, seconds: float = 1.0) ->
     b = rng.standard_normal((width, width), dtype=np.float32)
     out = np.empty((batch, width), np.float32)
     if library == "numpy":
-        product = lambda: np.dot(a, b, out=out)  # noqa: E731
+        def product():
+            np.dot(a, b, out=out)
     else:
         at, bt, outt = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(out)
-        product = lambda: torch.mm(at, bt, out=outt)  # noqa: E731
+
+        def product():
+            torch.mm(at, bt, out=outt)
     product()
     runs, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:

@@ -13,11 +13,14 @@ weights (same shapes and cost per step as the real one; its outputs are gibberis
 to the length limit) and a BPE tokenizer trained on the English-Spanish corpus when it is in the
 dataset cache (else on a built-in list). The sentences are Tatoeba-test English when cached.
 
-    python benchmarks/serve_load.py [--requests 500] [--clients 32] [--beams 4,1] [--threads 1]
+    python benchmarks/serve_load.py [--requests 500] [--clients 32] [--beams 4,1] [--threads 1] [--rounds 3]
+
+With ``--rounds N`` each mode runs N times, alternating (batched, unbatched, unbatched, batched,
+...), and each mode reports its median run: a shared machine's noise then hits both modes alike.
 
 The last line of stdout is a JSON object: for the first beam width (the API default) at the top
-level, ``batched``, ``unbatched`` and ``ratio`` = batched / unbatched throughput; every beam width
-under ``by_beam``; ``errors`` summed over all runs.
+level, ``batched``, ``unbatched`` and ``ratio`` = batched / unbatched throughput (medians); every
+beam width under ``by_beam``; ``errors`` summed over all runs; the decoder's ``precision``.
 """
 
 import argparse
@@ -149,7 +152,10 @@ def load(port: int, texts: list[str], clients: int, beam: int) -> dict:
         t.join()
     seconds = time.perf_counter() - start
     latencies.sort()
-    pct = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1)  # noqa: E731
+
+    def pct(q):
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1)
+
     return {"seconds": round(seconds, 2), "sentences_per_s": round(len(texts) / seconds, 2), "p50_ms": pct(0.50),
             "p99_ms": pct(0.99), "errors": len(errors), "first_error": errors[0] if errors else None}
 
@@ -158,16 +164,25 @@ def run_mode(model: Path, batching: bool, texts: list[str], beam: int, args, log
     proc, port = start_server(model, batching, args, log)
     try:
         warm = load(port, texts[:args.clients], args.clients, beam)  # first calls pay for allocation
-        before = get(port, "/healthz")[1]["queue"]
+        health = get(port, "/healthz")[1]
+        before = health["queue"]
         result = load(port, texts, args.clients, beam)
         after = get(port, "/healthz")[1]["queue"]
         batches = after["batches"] - before["batches"]
         result["mean_batch_texts"] = round((after["texts"] - before["texts"]) / max(batches, 1), 1)
         result["errors"] += warm["errors"]
+        result["precision"] = health["model"].get("precision")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(120)
     return result
+
+
+def median_run(results: list[dict]) -> dict:
+    """The run of median throughput, with every run's throughput and the errors of all runs."""
+    ordered = sorted(results, key=lambda r: r["sentences_per_s"])
+    return {**ordered[(len(ordered) - 1) // 2], "all_sentences_per_s": [r["sentences_per_s"] for r in results],
+            "errors_all_rounds": sum(r["errors"] for r in results)}
 
 
 def main() -> None:
@@ -177,6 +192,7 @@ def main() -> None:
     p.add_argument("--beams", default="4,1", help="beam widths to run, comma-separated; the first is reported on top")
     p.add_argument("--threads", type=int, default=1, help="torch threads in the server (0: PyTorch's default)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rounds", type=int, default=1, help="runs of each mode; each reports its median run")
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -186,8 +202,11 @@ def main() -> None:
         by_beam, load_avg = {}, [round(os.getloadavg()[0], 2)]
         with open(log_path, "w") as log:
             for beam in [int(b) for b in args.beams.split(",")]:
-                run = {mode: run_mode(model, mode == "batched", texts, beam, args, log)
-                       for mode in ("batched", "unbatched")}
+                runs = {"batched": [], "unbatched": []}
+                for r in range(args.rounds):
+                    for mode in ("batched", "unbatched")[::1 if r % 2 == 0 else -1]:
+                        runs[mode].append(run_mode(model, mode == "batched", texts, beam, args, log))
+                run = {mode: median_run(results) for mode, results in runs.items()}
                 run["ratio"] = round(run["batched"]["sentences_per_s"] / run["unbatched"]["sentences_per_s"], 2)
                 by_beam[f"beam{beam}"] = run
                 load_avg.append(round(os.getloadavg()[0], 2))
@@ -196,7 +215,8 @@ def main() -> None:
     print(json.dumps({
         "model": model_name, "sentences": origin, "requests": args.requests, "clients": args.clients,
         "threads": args.threads, "beam": int(args.beams.split(",")[0]),
-        "errors": sum(r[m]["errors"] for r in by_beam.values() for m in ("batched", "unbatched")),
+        "rounds": args.rounds, "precision": first["batched"]["precision"],
+        "errors": sum(r[m]["errors_all_rounds"] for r in by_beam.values() for m in ("batched", "unbatched")),
         "batched": first["batched"], "unbatched": first["unbatched"], "ratio": first["ratio"], "by_beam": by_beam,
         "load_avg_1min": load_avg, "cpus": os.cpu_count(),
     }))

@@ -1,11 +1,13 @@
 """Training throughput of our Transformer vs torch.nn.Transformer of identical dimensions, and the
 speed-up of KV-cached incremental decoding. Both models train on the same batches with the same
-optimizer and bf16 autocast; steps alternate (ours, theirs, ours, ...) so machine noise hits both.
+optimizer and precision (bfloat16 autocast where the hardware computes it natively, else float32:
+scratchml.transformer.precision; --bf16/--no-bf16 force one); steps alternate (ours, theirs, ours,
+...) so machine noise hits both.
 
-    python benchmarks/transformer_vs_torch.py [--steps 12] [--size small]
+    python benchmarks/transformer_vs_torch.py [--steps 12] [--size small] [--bf16 | --no-bf16]
 
-Last line: JSON with ours_tok_s, torch_tok_s, ratio (= ours / torch; target >= 0.9),
-cached_s, uncached_s and kv_speedup (target >= 2).
+Last line: JSON with ours_tok_s, torch_tok_s, ratio (= ours / torch), cached_s, uncached_s and
+kv_speedup (= uncached / cached), and the precision used.
 """
 
 import argparse
@@ -16,8 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from scratchml.translate.config import preset
-from scratchml.translate.model import Transformer, sinusoidal_positions
+from scratchml.transformer import autocast, sinusoidal_positions, use_bf16
+from scratchml.translate import Transformer, preset
 
 
 class TorchReference(nn.Module):
@@ -42,9 +44,9 @@ class TorchReference(nn.Module):
         return F.linear(h[select], self.embed.weight)
 
 
-def train_step(model, opt, src, tgt_in, tgt_out, pad_id):
+def train_step(model, opt, src, tgt_in, tgt_out, pad_id, bf16):
     real = tgt_out != pad_id
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with autocast("cpu", bf16):
         logits = model(src, tgt_in, real)
     loss = F.cross_entropy(logits.float(), tgt_out[real], label_smoothing=0.1)
     opt.zero_grad(set_to_none=True)
@@ -80,7 +82,10 @@ def main():
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--batch", type=int, default=280)
     ap.add_argument("--length", type=int, default=14)
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                    help="default: bfloat16 where the CPU computes it natively")
     args = ap.parse_args()
+    bf16 = use_bf16("cpu", args.bf16)
     torch.manual_seed(0)
     cfg = preset(args.size, pad_id=0, bos_id=1, eos_id=2)
     ours, ref = Transformer(cfg).train(), TorchReference(cfg).train()
@@ -92,7 +97,7 @@ def main():
     for i, (src, tgt_in, tgt_out) in enumerate(batches):
         for model in (ours, ref):
             start = time.perf_counter()
-            train_step(model, opts[model], src, tgt_in, tgt_out, cfg.pad_id)
+            train_step(model, opts[model], src, tgt_in, tgt_out, cfg.pad_id, bf16)
             if i >= 2:  # the first two steps warm up allocators and kernels
                 seconds[model] += time.perf_counter() - start
         if i >= 2:
@@ -109,9 +114,10 @@ def main():
     assert torch.equal(decode_steps(ours, src, 30, True), decode_steps(ours, src, 30, False))
 
     result = {
-        "size": args.size, "parameters_ours": ours.num_parameters(), "parameters_torch": sum(
-            p.numel() for p in ref.parameters()),
-        "steps": args.steps, "tokens_per_step": tokens // args.steps, "threads": torch.get_num_threads(),
+        "size": args.size, "parameters_ours": ours.num_parameters(),
+        "parameters_torch": sum(p.numel() for p in ref.parameters()),
+        "precision": "bfloat16" if bf16 else "float32", "steps": args.steps,
+        "tokens_per_step": tokens // args.steps, "threads": torch.get_num_threads(),
         "ours_tok_s": round(tokens / seconds[ours]), "torch_tok_s": round(tokens / seconds[ref]),
         "ratio": round(seconds[ref] / seconds[ours], 3),
         "cached_s": round(cached, 3), "uncached_s": round(uncached, 3),

@@ -2,8 +2,8 @@
 
 The trained translator lives in ``models/<name>/`` at the root of the source checkout. A wheel carries
 the same files as ``scratchml/models/<name>/`` (pyproject.toml maps the package ``scratchml.models``
-to the ``models/`` folder), so ``pip install scratchml`` translates from any directory, and an
-editable install or a plain checkout reads them where they are.
+to the ``models/`` folder), so ``pip install 'scratchml[nmt]'`` translates from any directory, and
+an editable install or a plain checkout reads them where they are.
 
 No torch here: a command can resolve a model's folder before it pays for importing the translator.
 """

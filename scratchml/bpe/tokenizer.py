@@ -19,8 +19,8 @@ of ids can cut a character in half), so it never fails on ids in range.
 
 import json
 import os
-from collections import Counter
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 

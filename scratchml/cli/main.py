@@ -17,6 +17,8 @@ from scratchml.errors import ScratchMLError
 
 # Modules under scratchml.cli that define ``register(subparsers)``.
 COMMAND_MODULES = ["mnist", "bpe", "nmt"]
+# Optional dependencies, by the extra that installs them: the NumPy network needs none.
+EXTRAS = {"torch": "nmt", "safetensors": "nmt", "sacrebleu": "nmt", "fastapi": "serve", "uvicorn": "serve"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         print(f"scratchml: error: {e}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as e:
+        if debug or e.name not in EXTRAS:
+            raise
+        print(f"scratchml: error: this command needs {e.name}, which is not installed: "
+              f"pip install 'scratchml[{EXTRAS[e.name]}]'", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("scratchml: interrupted", file=sys.stderr)

@@ -1,6 +1,5 @@
 """``scratchml mnist train | eval | predict``: the NumPy network on handwritten digits."""
 
-import argparse
 import json
 import os
 from pathlib import Path

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from scratchml.errors import ScratchMLError
 
-
 _NORMALIZE_HELP = ("feed the text to the model as it is, without the training sentences' capital first letter "
                    "and closing mark (see scratchml/translate/normalize.py)")
 _SPLIT_HELP = ("translate each text in one pass (when it fits the model) instead of sentence by sentence "
@@ -123,7 +122,8 @@ def register(sub) -> None:
 
     t = nsub.add_parser("train", help="train the translator (default: the 80-minute CPU recipe)")
     t.add_argument("--out", default="runs/nmt", help="output folder (checkpoint/, metrics.csv, training.png)")
-    t.add_argument("--resume", action="store_true", help="continue OUT/checkpoint exactly where it stopped; training settings such as "
+    t.add_argument("--resume", action="store_true",
+                   help="continue OUT/checkpoint exactly where it stopped; training settings such as "
                    "--dropout or --max-steps may change (each change is recorded as a stage)")
     t.add_argument("--size", default=d.size, choices=["tiny", "small", "medium", "base"])
     t.add_argument("--minutes", type=float, default=d.minutes, help="training time budget (0: no limit)")
@@ -195,7 +195,7 @@ def register(sub) -> None:
     s.add_argument("--no-batching", dest="batching", action="store_false", help="decode each request alone")
     s.add_argument("--max-batch-texts", type=int, default=64, help="texts decoded together at most")
     s.add_argument("--max-wait-ms", type=float, default=5.0, help="batching window of an idle worker")
-    s.add_argument("--decode-chunk", type=int, default=16, help="texts per decoding call, sorted by length")
+    s.add_argument("--decode-chunk", type=int, default=32, help="texts per decoding call, sorted by length")
     s.add_argument("--queue-size", type=int, default=64, help="waiting requests before 503")
     s.add_argument("--timeout", type=float, default=30.0, help="seconds per request before 504")
     s.add_argument("--max-chars", type=int, default=1000, help="characters per text")

@@ -13,8 +13,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from scratchml.errors import ScratchMLError
 from scratchml.data.registry import DATASETS, DataFile, Dataset
+from scratchml.errors import ScratchMLError
 
 _VERIFIED: set[Path] = set()
 

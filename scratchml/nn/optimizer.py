@@ -30,7 +30,7 @@ class Optimizer(ABC):
         self.begin_step()
         parallel(self.update_chunks, len(self.chunks), self.threads)
 
-    def begin_step(self) -> None:
+    def begin_step(self) -> None:  # noqa: B027  (an optional hook: does nothing unless a subclass needs it)
         """Per-step bookkeeping before the chunks are updated (Adam counts its steps here)."""
 
     def update_chunks(self, indices) -> None:

@@ -9,10 +9,10 @@ more when the queue runs dry — up to ``max_batch_texts`` texts, and decodes th
 decoded, so batches grow with the load and the window costs latency only when the server is idle.
 This is the scheme of serving systems such as NVIDIA Triton's dynamic batcher and TF Serving.
 
-A decoding batch runs until its longest sentence is done, and on a CPU a step of many rows is no
-longer free (measured: beam 4, 32 sentences in one batch were slower than in two), so the
-translator decodes the batch sorted by length in even chunks of at most ``decode_chunk`` texts:
-short sentences are not padded to the longest one of the batch.
+On a CPU a decoding step of many rows is not free, and padding costs as much as real tokens, so
+the translator decodes the batch sorted by length in even chunks of at most ``decode_chunk`` texts:
+short sources are not padded to the longest one of the batch (and a sentence that is done leaves
+its chunk at once, see translate/decode.py).
 
 The queue is bounded: a full queue rejects the request at once (the app answers 503 with
 ``Retry-After``) instead of letting memory and latency grow without limit. A request whose caller
@@ -66,7 +66,7 @@ _STOP = object()
 
 class Batcher:
     def __init__(self, translator, max_batch_texts: int = 64, max_wait_ms: float = 5.0,
-                 queue_size: int = 64, batching: bool = True, decode_chunk: int = 16):
+                 queue_size: int = 64, batching: bool = True, decode_chunk: int = 32):
         self.translator = translator
         self.decode_chunk = decode_chunk
         self.max_batch_texts = max_batch_texts if batching else 1

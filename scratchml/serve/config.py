@@ -15,7 +15,7 @@ class ServeConfig:
     batching: bool = True          # False: every request is decoded on its own (the baseline)
     max_batch_texts: int = 64      # texts decoded together at most
     max_wait_ms: float = 5.0       # how long an idle worker waits for more requests to join a batch
-    decode_chunk: int = 16         # a batch is decoded sorted by length, in chunks of at most this many texts
+    decode_chunk: int = 32         # a batch is decoded sorted by length, in chunks of at most this many texts
     queue_size: int = 64           # requests waiting at most; one more gets 503 + Retry-After
     timeout_s: float = 30.0        # per request, queueing included; then 504
     threads: int = 0               # torch intra-op threads per worker process (0: PyTorch's default)

@@ -136,9 +136,9 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
         f"- {prog.get('step', 0):,} optimizer steps, {prog.get('epoch', 0)} full epochs, {minutes:.1f} minutes of "
         f"training, {tokens:,} target tokens ({tokens / max(prog.get('elapsed', 1), 1):.0f} target tokens/s).",
         f"- Hardware: {_hardware(hardware)}.",
-        f"- Data: en-es/spa.txt (Tatoeba via manythings.org, CC-BY 2.0), with {_count(meta.get('removed_test_overlap'))} "
-        "pairs removed because their English or Spanish side (normalized) occurs in a test set; 2 % of the "
-        "English sentences held out for validation.",
+        "- Data: en-es/spa.txt (Tatoeba via manythings.org, CC-BY 2.0), with "
+        f"{_count(meta.get('removed_test_overlap'))} pairs removed because their English or Spanish side "
+        "(normalized) occurs in a test set; 2 % of the English sentences held out for validation.",
         "- Checksums (sha256): " + ", ".join(
             f"`{f.name}` {f.sha256[:16]}…" for name in ("en-es", "en-es-test") for f in DATASETS[name].files
             if not f.name.endswith(".zip")),

@@ -8,9 +8,17 @@ length, so that each batch carries little padding, and decodes batch by batch.
 import torch
 from tqdm import tqdm
 
-from scratchml.transformer import autocast
+from scratchml.transformer import KVCache, autocast
 from scratchml.translate.batching import pad
 from scratchml.translate.model import Transformer
+
+
+def _drop_finished(keep: torch.Tensor, memory, src_mask, caches: list[KVCache]):
+    """Keep only the rows ``keep`` of the encoder output, its mask and the ``caches``: a finished
+    sentence stops costing compute while the others of its batch go on."""
+    for c in caches:
+        c.reorder(keep)
+    return memory.index_select(0, keep), src_mask.index_select(0, keep)
 
 
 @torch.no_grad()
@@ -19,21 +27,31 @@ def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, use_cache
     cfg = model.cfg
     memory, src_mask = model.encode(src)
     B = src.size(0)
-    out = torch.full((B, 1), cfg.bos_id, dtype=torch.long, device=src.device)
-    done = torch.zeros(B, dtype=torch.bool, device=src.device)
+    tokens = torch.full((B, 1), cfg.bos_id, dtype=torch.long, device=src.device)  # (rows, 1 + step)
+    sentence = torch.arange(B, device=src.device)  # the sentence of each row still decoding
+    out: list[list[int]] = [[] for _ in range(B)]
     cache = model.new_cache() if use_cache else None
     for step in range(max_len):
         if use_cache:
-            logits = model.decode(out[:, -1:], memory, src_mask, cache, start=step)
+            logits = model.decode(tokens[:, -1:], memory, src_mask, cache, start=step)
         else:
-            logits = model.decode(out, memory, src_mask)
+            logits = model.decode(tokens, memory, src_mask)
         nxt = logits[:, -1].argmax(-1)
-        nxt = torch.where(done, torch.full_like(nxt, cfg.pad_id), nxt)
-        out = torch.cat([out, nxt[:, None]], dim=1)
-        done |= nxt == cfg.eos_id
-        if bool(done.all()):
-            break
-    return [_strip(row.tolist(), cfg) for row in out[:, 1:]]
+        tokens = torch.cat([tokens, nxt[:, None]], dim=1)
+        done = nxt == cfg.eos_id
+        if bool(done.any()):
+            for row in done.nonzero()[:, 0].tolist():
+                out[int(sentence[row])] = tokens[row, 1:].tolist()
+            keep = (~done).nonzero()[:, 0]
+            if keep.numel() == 0:
+                break
+            tokens, sentence = tokens.index_select(0, keep), sentence.index_select(0, keep)
+            caches = [c for layer in cache or [] for c in (layer.self_attn, layer.cross_attn)]
+            memory, src_mask = _drop_finished(keep, memory, src_mask, caches)
+    else:
+        for row, b in enumerate(sentence.tolist()):  # out of steps before <eos>
+            out[b] = tokens[row, 1:].tolist()
+    return [_strip(ids, cfg) for ids in out]
 
 
 def _strip(ids: list[int], cfg) -> list[int]:
@@ -53,62 +71,63 @@ def beam_search(model: Transformer, src: torch.Tensor, max_len: int, beam: int =
                 alpha: float = 0.6) -> list[list[int]]:
     """Batched beam search: keeps ``beam`` live hypotheses per sentence; a hypothesis that emits
     <eos> is set aside with score log P(Y|X) / lp(Y). A sentence is done when it has ``beam``
-    finished hypotheses; the best normalized one is returned."""
+    finished hypotheses (its rows then leave the batch); the best normalized one is returned."""
     cfg = model.cfg
     B, K = src.size(0), beam
     memory, src_mask = model.encode(src)
-    memory = memory.repeat_interleave(K, dim=0)  # (B*K, S, C)
-    src_mask = src_mask.repeat_interleave(K, dim=0)
-    tokens = torch.full((B * K, 1), cfg.bos_id, dtype=torch.long, device=src.device)
-    scores = torch.full((B, K), float("-inf"), device=src.device)
-    scores[:, 0] = 0.0  # all K rows start identical: let only the first one expand at step 0
+    # Step 0 expands one row per sentence (all K hypotheses would start identical); after it every
+    # sentence has K rows. Rows of one sentence share the encoder output and its projections.
+    tokens = torch.full((B, 1), cfg.bos_id, dtype=torch.long, device=src.device)  # (A*R, 1 + step)
+    scores = torch.zeros(B, 1, device=src.device)  # (A, R) log P of each live hypothesis
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(B)]
+    active = list(range(B))  # the sentence of each block of R rows still decoding
     cache = model.new_cache()
     for step in range(max_len):
         logits = model.decode(tokens[:, -1:], memory, src_mask, cache, start=step)[:, -1]
-        logp = logits.float().log_softmax(-1)  # (B*K, V)
-        V = logp.size(-1)
-        cand = (scores.view(-1, 1) + logp).view(B, K * V)
-        top_scores, top_idx = cand.topk(2 * K, dim=-1)  # 2K candidates: at most K of them end here
+        logp = logits.float().log_softmax(-1)  # (A*R, V)
+        (A, R), V = scores.shape, logp.size(-1)
+        cand = (scores.view(-1, 1) + logp).view(A, R * V)
+        top_scores, top_idx = cand.topk(min(2 * K, R * V), dim=-1)  # 2K: at most K of them end here
         top_scores, top_idx = top_scores.tolist(), top_idx.tolist()
-        rows, next_tok, next_scores = [], [], []
-        for b in range(B):
-            alive = 0
-            for s, idx in zip(top_scores[b], top_idx[b]):
-                row, tok = b * K + idx // V, idx % V
+        kept, rows, next_tok, next_scores = [], [], [], []
+        for j, b in enumerate(active):
+            alive = []
+            for s, idx in zip(top_scores[j], top_idx[j]):
+                row, tok = j * R + idx // V, idx % V
                 if s == float("-inf"):
                     break
                 if tok == cfg.eos_id:
                     if len(finished[b]) < K:
                         finished[b].append((s / length_penalty(step + 1, alpha), tokens[row, 1:].tolist()))
-                    continue
-                if alive < K:
-                    rows.append(row); next_tok.append(tok); next_scores.append(s)
-                    alive += 1
-            # Sentence done (or out of candidates): keep K dead rows so shapes stay (B*K, ...).
-            if len(finished[b]) >= K or alive < K:
-                missing = K - alive
-                rows += [b * K] * missing; next_tok += [cfg.pad_id] * missing
-                next_scores += [float("-inf")] * missing
-                if len(finished[b]) >= K:  # mark the whole sentence dead
-                    for j in range(K):
-                        next_scores[-K + j] = float("-inf")
+                elif len(alive) < K:
+                    alive.append((row, tok, s))
+            if len(finished[b]) >= K or not alive:  # done, or out of candidates
+                if not finished[b]:
+                    finished[b].append((0.0, tokens[j * R, 1:].tolist()))
+                continue
+            kept.append(j)
+            alive += [(j * R, cfg.pad_id, float("-inf"))] * (K - len(alive))  # dead rows keep K per sentence
+            rows += [r for r, _, _ in alive]
+            next_tok += [t for _, t, _ in alive]
+            next_scores += [s for _, _, s in alive]
+        if not kept:
+            break
         index = torch.tensor(rows, device=src.device)
         tokens = torch.cat([tokens.index_select(0, index),
                             torch.tensor(next_tok, device=src.device)[:, None]], dim=1)
-        scores = torch.tensor(next_scores, device=src.device).view(B, K)
+        scores = torch.tensor(next_scores, device=src.device).view(len(kept), K)
         for layer in cache:
             layer.reorder(index)  # the hypotheses that survive this step
-        if all(len(f) >= K for f in finished) or bool(torch.isinf(scores).all()):
-            break
-    results = []
-    for b in range(B):
-        if not finished[b]:  # nothing reached <eos> within max_len: take the best live hypothesis
-            k = int(scores[b].argmax())
-            finished[b].append((0.0, tokens[b * K + k, 1:].tolist()))
-        best = max(finished[b], key=lambda t: t[0])[1]
-        results.append(_strip(best, cfg))
-    return results
+        if R != K or len(kept) < A:  # K rows per sentence from now on; finished sentences leave
+            blocks = torch.tensor([j * R for j in kept for _ in range(K)], device=src.device)
+            memory, src_mask = _drop_finished(blocks, memory, src_mask, [layer.cross_attn for layer in cache])
+            active = [active[j] for j in kept]
+    else:
+        for j, b in enumerate(active):  # out of steps: a sentence with nothing finished takes its best live one
+            if not finished[b]:
+                k = int(scores[j].argmax())
+                finished[b].append((0.0, tokens[j * scores.size(1) + k, 1:].tolist()))
+    return [_strip(max(f, key=lambda t: t[0])[1], cfg) for f in finished]
 
 
 @torch.no_grad()

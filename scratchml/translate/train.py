@@ -41,8 +41,7 @@ from scratchml.translate.ema import EMA
 from scratchml.translate.model import Transformer
 from scratchml.translate.plots import plot_metrics
 from scratchml.translate.schedule import learning_rate
-from scratchml.translate.train_state import (pack_state, read_for_resume, record_stage, restore_raw_weights,
-                                             unpack_state)
+from scratchml.translate.train_state import pack_state, read_for_resume, record_stage, restore_raw_weights, unpack_state
 from scratchml.translate.validate import validation_bleu, validation_loss
 
 log = logging.getLogger("scratchml.translate")

@@ -1,8 +1,8 @@
 """``scratchml bpe``: train → encode → decode round trip through the CLI; bad input → exit 1, one line."""
 
 import io
-import re
 import json
+import re
 
 import pytest
 import tokenizers

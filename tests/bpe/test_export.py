@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import tiktoken
 import tokenizers
 from hypothesis import given, settings, strategies as st
 

@@ -30,7 +30,10 @@ def check_layer(layer, x, reseed=None):
         return layer.forward(x).copy()
 
     r = RNG.standard_normal(forward().shape)
-    loss = lambda: float((forward() * r).sum())  # noqa: E731
+
+    def loss():
+        return float((forward() * r).sum())
+
     forward()
     dx = layer.backward(r.copy()).copy()
     grads = [p.grad.copy() for p in layer.parameters()]
@@ -84,7 +87,10 @@ def test_whole_sequential_network():
     model.flat.data[:] += RNG.standard_normal(model.flat.size) * 0.1   # non-zero biases too
     loss = nn.SoftmaxCrossEntropy()
     x, y = RNG.standard_normal((4, 6)), RNG.integers(0, 3, 4)
-    f = lambda: loss.forward(model.forward(x), y)  # noqa: E731
+
+    def f():
+        return loss.forward(model.forward(x), y)
+
     f()
     dx = model.backward(loss.backward()).copy()
     np.testing.assert_allclose(dx, numerical_grad(f, x), rtol=1e-5, atol=1e-9)

@@ -61,7 +61,7 @@ def test_training_steps_match_torch(name, chunk, monkeypatch):
                          {"params": [t.bias for t in torch_linears], "weight_decay": 0.0}])
     rng = np.random.default_rng(1)
     loss_fn = nn.SoftmaxCrossEntropy()
-    for step in range(3):                                   # 3 steps: momentum and bias correction
+    for _ in range(3):                                      # 3 steps: momentum and bias correction
         x = rng.standard_normal((8, 12)).astype(np.float32)
         y = rng.integers(0, 5, 8)
         loss = loss_fn.forward(ours.forward(x), y)

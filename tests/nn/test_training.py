@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from scratchml import nn
-from scratchml.nn import chunks
 from scratchml.errors import ScratchMLError
+from scratchml.nn import chunks
 
 
 def mlp(seed=0, sizes=(20, 64, 64, 4)):

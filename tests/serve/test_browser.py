@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scratchml.translate.checkpoint import save_model_dir
 from scratchml.shipped import model_dir as shipped_model_dir
+from scratchml.translate.checkpoint import save_model_dir
 from tests.serve.conftest import free_port, tiny_translator
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -44,7 +44,7 @@ def test_encoder_decoder_matches_nn_transformer_with_copied_weights():
     cfg = replace(preset("tiny", vocab_size=60), dropout=0.0)
     model = Transformer(cfg).double().eval()
     with torch.no_grad():  # nonzero biases and LayerNorm parameters, so that copying them is tested
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.dim() == 1:
                 p.add_(torch.randn_like(p) * 0.1)
     ref = nn.Transformer(cfg.d_model, cfg.n_heads, cfg.n_encoder_layers, cfg.n_decoder_layers, cfg.d_ff,

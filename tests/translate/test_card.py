@@ -30,7 +30,8 @@ def test_card_reproduces_normalized_evaluations_with_the_defaults(tmp_path):
     ev.write_text(json.dumps({"testset": "tatoeba", "sentences": 10, "beam": 4, "length_penalty": 2.0,
                               "normalized": True, "bleu": 36.1, "chrf": 55.5, "sentences_per_s": 60.1}))
     write_card(tmp_path / "README.md", {"progress": {}}, 1000, [ev])
-    assert "`scratchml nmt eval --testset tatoeba --beam 4 --out runs/eval-tatoeba`" in (tmp_path / "README.md").read_text()
+    card = (tmp_path / "README.md").read_text()
+    assert "`scratchml nmt eval --testset tatoeba --beam 4 --out runs/eval-tatoeba`" in card
 
 
 def test_card_refuses_an_unreadable_evaluation(tmp_path):
@@ -46,15 +47,16 @@ def test_train_command_gives_back_the_same_settings():
     from scratchml.translate.card import train_command
     from scratchml.translate.config import TrainConfig
     assert train_command(asdict(TrainConfig())) == "scratchml nmt train"
-    cfg = TrainConfig(size="tiny", minutes=240.0, max_steps=11000, cooldown_steps=3000, lr=3.14159265e-4,
-                      weight_decay=0.05, bf16=False, label_smoothing=0.2)
-    command = train_command(asdict(cfg), device="cpu")
-    assert command.startswith("scratchml nmt train ") and "--minutes 0" in command
-    args = build_parser().parse_args(command.split()[1:])
-    assert args.device == "cpu"
-    for f in fields(TrainConfig):
-        expected = 0 if f.name == "minutes" else getattr(cfg, f.name)  # the clock is switched off
-        assert getattr(args, f.name) == expected, f.name
+    for bf16 in (False, True):  # forced either way; None (the hardware decides) is the default
+        cfg = TrainConfig(size="tiny", minutes=240.0, max_steps=11000, cooldown_steps=3000, lr=3.14159265e-4,
+                          weight_decay=0.05, bf16=bf16, label_smoothing=0.2)
+        command = train_command(asdict(cfg), device="cpu")
+        assert command.startswith("scratchml nmt train ") and "--minutes 0" in command
+        args = build_parser().parse_args(command.split()[1:])
+        assert args.device == "cpu"
+        for f in fields(TrainConfig):
+            expected = 0 if f.name == "minutes" else getattr(cfg, f.name)  # the clock is switched off
+            assert getattr(args, f.name) == expected, f.name
 
 
 def _stage(step, processes=1, **settings):

@@ -14,10 +14,10 @@ from tests.translate.conftest import toy_config
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, request):
-    from tests.translate.conftest import toy_pair
     import random
 
     from scratchml.translate.corpus import Splits
+    from tests.translate.conftest import toy_pair
     rng = random.Random(0)
     pairs = [toy_pair(rng) for _ in range(32)]
     out = tmp_path_factory.mktemp("nmt")
@@ -159,7 +159,11 @@ def test_threads_flag(model_dir, capsys):
 def test_typed_text_is_normalized_unless_asked_not_to(model_dir, capsys, monkeypatch):
     from scratchml.translate.translator import Translator
     seen, segment = [], Translator.segment
-    monkeypatch.setattr(Translator, "segment", lambda self, text, split: seen.append(text) or segment(self, text, split))
+    def spy(self, text, split):
+        seen.append(text)
+        return segment(self, text, split)
+
+    monkeypatch.setattr(Translator, "segment", spy)
     assert run(["translate", "--model", str(model_dir), "how are you"], capsys)[0] == 0
     assert run(["translate", "--model", str(model_dir), "--no-normalize", "how are you"], capsys)[0] == 0
     assert seen == ["How are you?", "how are you"]

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from scratchml.translate.config import preset
 from scratchml.translate.decode import beam_search, greedy_decode
 from scratchml.translate.model import Transformer

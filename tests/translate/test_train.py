@@ -11,8 +11,8 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from scratchml.errors import ScratchMLError
-from scratchml.translate.corpus import Splits
 from scratchml.translate.checkpoint import load_model_dir, save_model_dir
+from scratchml.translate.corpus import Splits
 from scratchml.translate.schedule import learning_rate
 from scratchml.translate.train import train
 from scratchml.translate.translator import Translator
@@ -65,6 +65,7 @@ def test_resume_may_raise_dropout_and_records_the_stage(tmp_path, toy_splits):
     train(toy_config(dropout=0.3, max_steps=8), tmp_path, resume=True, splits=toy_splits, progress=False)
     meta = read_meta(tmp_path / "checkpoint")
     assert meta["model"]["dropout"] == 0.3 and meta["progress"]["step"] == 8
+    assert meta["hardware"]["precision"] == "float32"  # toy_config forces bf16=False
     assert [(s["from_step"], s["train"]["dropout"], s["train"]["max_steps"]) for s in meta["stages"]] == \
         [(0, 0.1, 3), (3, 0.1, 5), (5, 0.3, 8)]
 
@@ -105,7 +106,8 @@ def test_checkpoint_round_trip_and_float16_export(tmp_path, toy_splits):
     src, tgt = torch.randint(0, 297, (2, 5)), torch.randint(0, 297, (2, 4))
     assert torch.equal(model(src, tgt), again(src, tgt))
     assert torch.allclose(model(src, tgt), half(src, tgt), atol=2e-2)
-    assert (tmp_path / "half" / "model.safetensors").stat().st_size < (tmp_path / "again" / "model.safetensors").stat().st_size
+    size = {name: (tmp_path / name / "model.safetensors").stat().st_size for name in ("half", "again")}
+    assert size["half"] < size["again"]
 
 
 def test_broken_checkpoints_give_clear_errors(tmp_path, toy_splits):
