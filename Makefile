@@ -1,11 +1,11 @@
-# scratchml — `make setup`, `make demo`, `make test`, `make bench`, `make dist`.
+# scratchml — `make setup`, `make demo`, `make test`, `make bench`, `make dist`, `make wheel-check`.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export SCRATCHML_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(HOME)/.cache/scratchml)
 
-.PHONY: setup demo test bench dist clean
+.PHONY: setup demo test bench dist wheel-check clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,13 @@ bench: setup
 dist: setup
 	rm -rf build dist
 	$(BIN)/python -m pip wheel -q --no-deps -w dist .
+
+# The wheel, installed in a new virtual environment and run from outside the checkout, translates.
+wheel-check: dist
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PY) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/pip" install -q -c constraints.txt "$$(ls $(CURDIR)/dist/*.whl)[nmt]"; \
+	cd "$$tmp" && env -u SCRATCHML_MODELS "$$tmp/venv/bin/scratchml" translate "Thank you very much."
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

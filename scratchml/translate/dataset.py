@@ -24,9 +24,11 @@ class EncodedData:
 
 
 def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None, splits: Splits | None = None,
-                 progress: bool = True) -> tuple[Tokenizer, EncodedData]:
+                 progress: bool = True, max_len: int = 256) -> tuple[Tokenizer, EncodedData]:
     """Split the corpus (unless ``splits`` is given), train the BPE tokenizer on the training split
-    (unless ``tokenizer`` is given), and encode both splits."""
+    (unless ``tokenizer`` is given), and encode both splits. Training pairs longer than
+    ``cfg.max_sentence_tokens`` are skipped, and so are pairs of either split that the model, with
+    ``max_len`` positions (one of them <bos> or <eos>), cannot take."""
     splits = splits or make_splits(load_pairs())
     train = splits.train[:cfg.train_limit] if cfg.train_limit else splits.train
     log.info("corpus: %d training pairs, %d validation pairs, %d removed (overlap with test sets)",
@@ -42,10 +44,15 @@ def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None, splits: Splits |
     def encode(texts):
         return tokenizer.encode_batch(texts, allow_special=False)
 
+    def fits(src, tgt, limit):
+        return [i for i in range(len(src)) if 0 < len(src[i]) <= limit and 0 < len(tgt[i]) <= limit]
+
     tr_src, tr_tgt = encode([en for en, _ in train]), encode([es for _, es in train])
-    keep = [i for i in range(len(train)) if 0 < len(tr_src[i]) <= cfg.max_sentence_tokens
-            and 0 < len(tr_tgt[i]) <= cfg.max_sentence_tokens]
+    keep = fits(tr_src, tr_tgt, min(cfg.max_sentence_tokens, max_len - 1))
     va_src, va_tgt = encode([en for en, _ in splits.valid]), encode([es for _, es in splits.valid])
-    data = EncodedData([tr_src[i] for i in keep], [tr_tgt[i] for i in keep], va_src, va_tgt,
-                       splits.valid, splits.removed)
+    valid = fits(va_src, va_tgt, max_len - 1)
+    if len(valid) < len(va_src):
+        log.info("validation: %d pairs longer than the model's %d positions skipped", len(va_src) - len(valid), max_len)
+    data = EncodedData([tr_src[i] for i in keep], [tr_tgt[i] for i in keep], [va_src[i] for i in valid],
+                       [va_tgt[i] for i in valid], [splits.valid[i] for i in valid], splits.removed)
     return tokenizer, data

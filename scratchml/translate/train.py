@@ -87,7 +87,8 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
     resumed = read_for_resume(ckpt_dir, cfg) if resume else None
     if not resume and (ckpt_dir / "config.json").exists():
         raise ScratchMLError(f"{ckpt_dir} already holds a checkpoint: resume it, or choose another output folder")
-    tokenizer, data = prepare_data(cfg, resumed.tokenizer if resumed else None, splits, progress=rank == 0)
+    tokenizer, data = prepare_data(cfg, resumed.tokenizer if resumed else None, splits, progress=rank == 0,
+                                   max_len=preset(cfg.size).max_len)
     sp = tokenizer.special_tokens
     mcfg = preset(cfg.size, vocab_size=tokenizer.vocab_size, dropout=cfg.dropout,
                   pad_id=sp["<pad>"], bos_id=sp["<bos>"], eos_id=sp["<eos>"])

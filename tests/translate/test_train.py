@@ -213,3 +213,13 @@ def test_name_swap_adds_renamed_copies_to_the_training_split_only():
 def test_name_swap_outside_0_to_1_is_refused(tmp_path, toy_splits):
     with pytest.raises(ScratchMLError, match="within 0..1"):
         train(toy_config(name_swap=2.0), tmp_path, splits=toy_splits, progress=False)
+
+
+def test_pairs_longer_than_the_model_are_left_out_of_both_splits(toy_splits):
+    from scratchml.translate.dataset import prepare_data
+    long = (" ".join(["cat"] * 80), " ".join(["CAT"] * 80))
+    splits = Splits(train=toy_splits.train + [long], valid=[long] + toy_splits.valid, removed=0)
+    _, data = prepare_data(toy_config(), None, splits, progress=False, max_len=64)
+    assert len(data.train_src) == len(toy_splits.train) and len(data.valid_src) == len(toy_splits.valid)
+    assert data.valid_text == toy_splits.valid
+    assert max(map(len, data.valid_src + data.valid_tgt + data.train_src + data.train_tgt)) <= 63
