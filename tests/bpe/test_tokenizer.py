@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 import regex
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from scratchml.bpe import PATTERN, Tokenizer
 from scratchml.errors import ScratchMLError
@@ -69,8 +69,7 @@ def test_merges_equal_naive_reference(corpus, size):
 @given(st.lists(st.text(alphabet="abc ñ\n", max_size=30), min_size=1, max_size=8),
        st.integers(min_value=0, max_value=40))
 def test_merges_equal_naive_reference_random(corpus, extra):
-    if not any(corpus):
-        return
+    assume(any(corpus))  # an all-empty corpus has nothing to merge: hypothesis draws another
     size = 259 + extra
     assert Tokenizer.train(corpus, size, progress=False).merges == naive_train(corpus, size)
 
