@@ -45,6 +45,7 @@ def _train(args) -> None:
 
 def _eval(args) -> None:
     from scratchml.translate import Translator, evaluate_translator
+    from scratchml.translate.checkpoint import write_file_atomic
 
     _set_threads(args.threads)
     translator = Translator.load(args.model, bf16=args.bf16)
@@ -53,33 +54,46 @@ def _eval(args) -> None:
                       normalize=args.normalize, split=args.split, **options)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "eval.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
+    # whole or not at all: `nmt export --eval` reads the scores back into a model card
+    write_file_atomic(out / "eval.json", json.dumps(result, ensure_ascii=False, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "hypotheses"}))
 
 
 def _read_stdin_lines() -> list[str]:
+    """Each line of stdin, decoded strictly: a wrong encoding is named by its line, not translated
+    into mojibake. (A closed stdin is refused by ``cli.main``, for every command.)"""
     lines = []
-    for n, raw in enumerate(sys.stdin.buffer, 1):
-        try:
-            lines.append(raw.decode("utf-8").rstrip("\r\n"))
-        except UnicodeDecodeError as e:
-            raise ScratchMLError(f"stdin line {n} is not valid UTF-8 ({e.reason} at byte {e.start})") from None
+    try:
+        for n, raw in enumerate(sys.stdin.buffer, 1):
+            try:
+                lines.append(raw.decode("utf-8").rstrip("\r\n"))
+            except UnicodeDecodeError as e:
+                raise ScratchMLError(f"stdin line {n} is not valid UTF-8 ({e.reason} at byte {e.start})") from None
+    except OSError as e:  # `< some/folder`, a terminal that went away: the OS error names no file
+        raise ScratchMLError(f"cannot read stdin: {e.strerror or e}") from None
     return lines
 
 
-def _translate(args) -> None:
-    from scratchml.translate import Translator
+# Inputs beyond these take from seconds to hours to translate on a CPU: long enough for a silent
+# terminal to look hung, so such work shows a progress bar (sentences done, rate, time left).
+_PROGRESS_TEXTS = 20
+_PROGRESS_CHARS = 2000
 
+
+def _translate(args) -> None:
     _set_threads(args.threads)
     texts = args.text if args.text else _read_stdin_lines()
     if not any(t.strip() for t in texts):
         raise ScratchMLError("nothing to translate: the text is empty")
+    from scratchml.translate import Translator  # after the input checks: importing torch takes seconds
+
     translator = Translator.load(args.model, bf16=args.bf16)
-    # a bar for files of sentences, when someone is watching the terminal
-    progress = not args.text and len(texts) > 100 and sys.stderr.isatty()
+    # The bar goes to stderr only when it is a terminal: in a log file, its redraws would be noise.
+    large = len(texts) > _PROGRESS_TEXTS or sum(map(len, texts)) > _PROGRESS_CHARS
+    progress = large and sys.stderr is not None and sys.stderr.isatty()
     for line in translator.translate(texts, beam=args.beam, progress=progress, normalize=args.normalize,
                                      split=args.split):
-        print(line, flush=False)
+        print(line)
 
 
 def _attention(args) -> None:
@@ -109,7 +123,10 @@ def _serve(args) -> None:
     cfg = ServeConfig(max_chars=args.max_chars, max_texts=args.max_texts, batching=args.batching,
                       max_batch_texts=args.max_batch_texts, max_wait_ms=args.max_wait_ms,
                       decode_chunk=args.decode_chunk, queue_size=args.queue_size, timeout_s=args.timeout,
-                      threads=args.threads, bf16=args.bf16)
+                      threads=args.threads, bf16=args.bf16, max_text_tokens=args.max_text_tokens,
+                      max_request_tokens=args.max_request_tokens, chunk_tokens=args.chunk_tokens,
+                      short_tokens=args.short_tokens, body_timeout_s=args.body_timeout,
+                      idle_timeout_s=args.idle_timeout, allowed_hosts=tuple(args.allowed_hosts.split(",")))
     serve(args.model, args.host, args.port, cfg, workers=args.workers)
 
 
@@ -143,6 +160,10 @@ def register(sub) -> None:
     t.add_argument("--name-swap", type=float, default=d.name_swap,
                    help="add copies of this fraction (0..1) of the training pairs whose sides share a name, "
                    "the name replaced by an invented one, to teach copying names")
+    t.add_argument("--corpus", default=d.corpus, choices=["tatoeba", "tatoeba+news"],
+                   help="training data: Tatoeba (spa.txt), or Tatoeba and News Commentary (SCRATCHML_DATA/en-es-news)")
+    t.add_argument("--tatoeba-copies", type=int, default=d.tatoeba_copies,
+                   help="times each Tatoeba pair appears in an epoch (to balance it against the longer news sentences)")
     t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     t.add_argument("--ema-decay", type=float, default=d.ema_decay,
                    help="moving average of the weights that is validated and exported (0: off)")
@@ -158,8 +179,11 @@ def register(sub) -> None:
 
     e = nsub.add_parser("eval", help="BLEU/chrF on a test set; writes OUT/eval.json")
     e.add_argument("--model", default=None, help="model directory (default: the shipped models/en-es)")
-    e.add_argument("--testset", default="tatoeba", choices=["tatoeba", "newstest2013", "valid"],
-                   help="valid: the held-out validation split of the training corpus")
+    e.add_argument("--testset", default="tatoeba",
+                   choices=["tatoeba", "tatoeba-unseen", "tatoeba-distant", "newstest2013", "valid", "valid-news"],
+                   help="tatoeba: all of Tatoeba-test (most of it overlaps training); tatoeba-unseen: its pairs absent "
+                   "from spa.txt; tatoeba-distant: of those, the ones not within one word edit of a training sentence; "
+                   "valid / valid-news: the held-out Tatoeba pairs / News Commentary articles")
     e.add_argument("--beam", type=int, default=4)
     e.add_argument("--limit", type=int, default=0, help="only the first N sentences")
     e.add_argument("--length-penalty", type=float, default=None,
@@ -200,6 +224,17 @@ def register(sub) -> None:
     s.add_argument("--timeout", type=float, default=30.0, help="seconds per request before 504")
     s.add_argument("--max-chars", type=int, default=1000, help="characters per text")
     s.add_argument("--max-texts", type=int, default=32, help="texts per request")
+    s.add_argument("--max-text-tokens", type=int, default=512, help="source tokens (after BPE) per text")
+    s.add_argument("--max-request-tokens", type=int, default=2048, help="source tokens per request, all texts")
+    s.add_argument("--chunk-tokens", type=int, default=1024,
+                   help="source tokens per decoding call: long requests are decoded in such turns")
+    s.add_argument("--short-tokens", type=int, default=128,
+                   help="requests of at most this many tokens cut into the decoding of longer ones")
+    s.add_argument("--body-timeout", type=float, default=10.0, help="seconds for a request body to arrive (408)")
+    s.add_argument("--idle-timeout", type=float, default=5.0,
+                   help="seconds a connection may stay without sending a complete request head")
+    s.add_argument("--allowed-hosts", default="127.0.0.1,localhost,[::1]",
+                   help="Host header names served, comma-separated (the --host address is added; *: any)")
     _add_bf16(s)
     s.set_defaults(func=_serve)
 

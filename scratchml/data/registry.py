@@ -68,4 +68,15 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
             ("newstest2013.spa", "d188693be1ca37a4d3e70bea6edafe6fa9b779b02685fa7ed8d3c51e07b5f9d9"),
         ]),
     ),
+    Dataset(
+        name="en-es-news",
+        description="News Commentary v11 English-Spanish, 277,432 pairs of 7,270 articles (OPUS; Tiedemann 2012), "
+                    "detokenized, one `article<TAB>line<TAB>english<TAB>spanish` row per pair",
+        license="research and educational use (WMT / OPUS)",
+        # Built from the per-article files of github.com/a-rios/CorefMT (commit 343234f6, es-en/):
+        # html.unescape, then the Moses detokenizer (sacremoses 0.2.0) on each side; no single public
+        # file holds it, so it is not downloaded: see docs/translate.md, "Data".
+        files=(DataFile("news-commentary-v11.en-es.tsv.gz",
+                        "59272a9e17d1082c2ec437bd31da0b27e30f04ad4a21e0a9a55c4ac743a326ed"),),
+    ),
 ]}

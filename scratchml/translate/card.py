@@ -105,6 +105,28 @@ def _hardware(h: dict) -> str:
     return where + (f"; computed in {h['precision']}" if h.get("precision") else "")
 
 
+def _datasets(meta: dict) -> tuple[str, ...]:
+    news = meta.get("data", {}).get("corpus") == "tatoeba+news"
+    return ("en-es", "en-es-news", "en-es-test") if news else ("en-es", "en-es-test")
+
+
+def _data(meta: dict) -> str:
+    data = meta.get("data")
+    if data is None:  # models trained before the split kept the test-overlapping pairs
+        return ("- Data: en-es/spa.txt (Tatoeba via manythings.org, CC-BY 2.0), with "
+                f"{_count(meta.get('removed_test_overlap'))} pairs removed because their English or Spanish side "
+                "(normalized) occurs in a test set; 2 % of the English sentences held out for validation.")
+    line = ("- Data: en-es/spa.txt (Tatoeba via manythings.org, CC-BY 2.0), all of it but 2 % of the English "
+            "sentences, held out for validation")
+    if data.get("tatoeba_copies", 1) > 1:
+        line += f", each pair {data['tatoeba_copies']} times an epoch"
+    if data.get("corpus") == "tatoeba+news":
+        line += ("; News Commentary v11 (OPUS, research use) without misaligned pairs, 1 % of the articles held "
+                 f"out for validation, {_count(data.get('removed_test_overlap'))} pairs removed because a side "
+                 "(normalized) occurs in newstest2013")
+    return line + "."
+
+
 def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
     train, prog, model = meta.get("train", {}), meta.get("progress", {}), meta.get("model", {})
     hardware = meta.get("hardware", {})
@@ -136,11 +158,9 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
         f"- {prog.get('step', 0):,} optimizer steps, {prog.get('epoch', 0)} full epochs, {minutes:.1f} minutes of "
         f"training, {tokens:,} target tokens ({tokens / max(prog.get('elapsed', 1), 1):.0f} target tokens/s).",
         f"- Hardware: {_hardware(hardware)}.",
-        "- Data: en-es/spa.txt (Tatoeba via manythings.org, CC-BY 2.0), with "
-        f"{_count(meta.get('removed_test_overlap'))} pairs removed because their English or Spanish side "
-        "(normalized) occurs in a test set; 2 % of the English sentences held out for validation.",
+        _data(meta),
         "- Checksums (sha256): " + ", ".join(
-            f"`{f.name}` {f.sha256[:16]}…" for name in ("en-es", "en-es-test") for f in DATASETS[name].files
+            f"`{f.name}` {f.sha256[:16]}…" for name in _datasets(meta) for f in DATASETS[name].files
             if not f.name.endswith(".zip")),
         "",
         "## Quality",

@@ -69,6 +69,9 @@ def preset(name: str, **overrides) -> TransformerConfig:
     return TransformerConfig(**{**PRESETS[name], **overrides})
 
 
+CORPORA = ("tatoeba", "tatoeba+news")
+
+
 @dataclass
 class TrainConfig:
     size: str = "small"              # model preset: tiny | small | medium | base
@@ -87,6 +90,8 @@ class TrainConfig:
     cooldown_steps: int = 0          # decay lr linearly to 0 over the last N of max_steps (0: off)
     max_sentence_tokens: int = 100   # longer training pairs are skipped
     name_swap: float = 0.0           # add copies of this fraction of the pairs sharing a name, renamed (names.py)
+    corpus: str = "tatoeba"          # training data: tatoeba (spa.txt) | tatoeba+news (and News Commentary)
+    tatoeba_copies: int = 1          # times each Tatoeba training pair appears in an epoch
     bf16: bool | None = None         # bfloat16 autocast; None: where the hardware computes it natively
     seed: int = 0
     checkpoint_minutes: float = 10.0
@@ -99,6 +104,10 @@ class TrainConfig:
         if self.cooldown_steps > self.max_steps:
             raise ScratchMLError(f"cooldown_steps={self.cooldown_steps} needs max_steps of at least as many "
                                  f"(got {self.max_steps}): the cooldown ends at the last step")
+        if self.corpus not in CORPORA:
+            raise ScratchMLError(f"unknown corpus {self.corpus!r}; choose one of {', '.join(CORPORA)}")
+        if self.tatoeba_copies < 1:
+            raise ScratchMLError(f"tatoeba_copies must be at least 1, got {self.tatoeba_copies}")
         if not 0 <= self.name_swap <= 1:
             raise ScratchMLError(f"name_swap is a fraction of the pairs, within 0..1; got {self.name_swap}")
 

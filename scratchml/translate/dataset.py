@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from scratchml.bpe import Tokenizer
 from scratchml.translate.config import TrainConfig
-from scratchml.translate.corpus import Splits, load_pairs, make_splits
+from scratchml.translate.corpus import Splits, load_news, load_pairs, make_splits
 from scratchml.translate.names import swap_names
 
 log = logging.getLogger("scratchml.translate")
@@ -29,10 +29,12 @@ def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None, splits: Splits |
     (unless ``tokenizer`` is given), and encode both splits. Training pairs longer than
     ``cfg.max_sentence_tokens`` are skipped, and so are pairs of either split that the model, with
     ``max_len`` positions (one of them <bos> or <eos>), cannot take."""
-    splits = splits or make_splits(load_pairs())
+    if splits is None:
+        news = load_news() if cfg.corpus == "tatoeba+news" else None
+        splits = make_splits(load_pairs(), news=news, tatoeba_copies=cfg.tatoeba_copies)
     train = splits.train[:cfg.train_limit] if cfg.train_limit else splits.train
-    log.info("corpus: %d training pairs, %d validation pairs, %d removed (overlap with test sets)",
-             len(train), len(splits.valid), splits.removed)
+    log.info("corpus %s: %d training pairs, %d validation pairs, %d removed (they occur in a test set)",
+             cfg.corpus, len(train), len(splits.valid), splits.removed)
     if tokenizer is None:
         texts = [en for en, _ in train] + [es for _, es in train]
         tokenizer = Tokenizer.train(texts, cfg.vocab_size, SPECIALS, progress=progress)

@@ -5,7 +5,7 @@ import time
 import sacrebleu
 
 from scratchml.errors import ScratchMLError
-from scratchml.translate.corpus import load_pairs, load_testset, make_splits
+from scratchml.translate.corpus import load_testset, validation_pairs
 from scratchml.translate.translator import LENGTH_PENALTY, Translator
 
 
@@ -13,12 +13,13 @@ def evaluate(translator: Translator, testset: str, beam: int = 4, limit: int = 0
              batch_size: int = 64, alpha: float = LENGTH_PENALTY, progress: bool = False,
              normalize: bool = True, split: bool = True) -> dict:
     """Translate a test set and score it; ``limit`` > 0 keeps only its first sentences. "valid" is
-    the training corpus's held-out validation split (one reference per pair), for choosing between
-    models without looking at the test sets. ``normalize``, ``split``: as in ``Translator.translate``."""
+    the held-out Tatoeba validation split (one reference per pair), "valid-news" the held-out News
+    Commentary articles: for choosing between models without looking at the test sets.
+    ``normalize``, ``split``: as in ``Translator.translate``."""
     if limit < 0:
         raise ScratchMLError(f"limit must be 0 (all sentences) or more, got {limit}")
-    if testset == "valid":
-        pairs = make_splits(load_pairs()).valid
+    if testset in ("valid", "valid-news"):
+        pairs = validation_pairs("news" if testset == "valid-news" else "tatoeba")
         sources, references = [en for en, _ in pairs], [es for _, es in pairs]
     else:
         sources, references = load_testset(testset)

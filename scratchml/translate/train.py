@@ -85,8 +85,8 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
     torch.manual_seed(cfg.seed)
 
     resumed = read_for_resume(ckpt_dir, cfg) if resume else None
-    if not resume and (ckpt_dir / "config.json").exists():
-        raise ScratchMLError(f"{ckpt_dir} already holds a checkpoint: resume it, or choose another output folder")
+    if not resume:
+        checkpoint.refuse_fresh_start(ckpt_dir)
     tokenizer, data = prepare_data(cfg, resumed.tokenizer if resumed else None, splits, progress=rank == 0,
                                    max_len=preset(cfg.size).max_len)
     sp = tokenizer.special_tokens
@@ -139,7 +139,8 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
         if rank != 0:
             return
         meta_out = {"train": asdict(cfg), "stages": stages, "progress": dict(prog), "parameters": n_params,
-                    "removed_test_overlap": data.removed, "hardware": hardware}
+                    "data": {"corpus": cfg.corpus, "tatoeba_copies": cfg.tatoeba_copies,
+                             "removed_test_overlap": data.removed}, "hardware": hardware}
         raw = dict(model.named_parameters()) if ema else {}
         train_state = pack_state(optimizer, prog, raw, device)
         with averaged():

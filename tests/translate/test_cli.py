@@ -1,8 +1,11 @@
-"""The translator's command line on bad input: one clear line on stderr, exit code 1, no traceback."""
+"""The translator's command line on bad input and closed or failing streams: one clear line on stderr,
+exit code 1, no traceback."""
 
 import io
 import json
+import os
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -199,3 +202,49 @@ def test_a_batch_gives_each_text_its_own_translation(model_dir):
     words = [texts[i] for i in (1, 4, 5)]
     alone = translator.translate(words)  # the same batch of decodes, so the same padding and lengths
     assert translator.translate(texts) == ["😀", alone[0], "", "123", alone[1], alone[2]]
+
+
+# ---- standard streams and progress ---------------------------------------------------------------
+
+def run_command(model_dir, redirection: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    """`scratchml translate` as a user runs it, with a shell redirection (`<&-`, `>&-`)."""
+    command = [sys.executable, "-m", "scratchml.cli.main", "translate", "--model", str(model_dir), *args]
+    return subprocess.run(["sh", "-c", f'exec "$0" "$@" {redirection}', *command], text=True, timeout=120,
+                          **{"capture_output": True, **kwargs})
+
+
+def assert_one_line_error(proc, message):
+    assert proc.returncode == 1, (proc.returncode, proc.stderr)
+    assert proc.stderr.startswith("scratchml: error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert message in proc.stderr
+
+
+def test_closed_stdin(model_dir):
+    assert_one_line_error(run_command(model_dir, "<&-"), "stdin is closed")
+
+
+def test_closed_stdout(model_dir):
+    assert_one_line_error(run_command(model_dir, ">&-", "the cat"), "stdout is closed")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_translation_into_a_full_disk(model_dir):
+    with open("/dev/full", "w") as full:
+        proc = run_command(model_dir, "", "--beam", "1", "the cat", stdout=full, stderr=subprocess.PIPE,
+                           capture_output=False)
+    assert_one_line_error(proc, "cannot write to stdout: No space left on device")
+
+
+@pytest.mark.parametrize("texts, stdin, terminal, bar", [
+    (["the cat"], None, True, False),                        # a sentence: done before a bar could help
+    (["the cat sees a red house. " * 100], None, True, True),  # one long text
+    ([], b"the cat\n" * 30, True, True),                     # many lines
+    ([], b"the cat sees a red house. " * 100, False, False),  # stderr is a log file: no redraws in it
+], ids=["sentence", "long-text", "many-lines", "log-file"])
+def test_progress_bar_for_large_inputs_on_a_terminal(model_dir, capsys, monkeypatch, texts, stdin, terminal, bar):
+    from scratchml.translate.translator import Translator
+    seen = []
+    monkeypatch.setattr(Translator, "translate", lambda self, texts, **kw: seen.append(kw["progress"]) or texts)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    rc, _, _ = run(["translate", "--model", str(model_dir), *texts], capsys, stdin, monkeypatch)
+    assert rc == 0 and seen == [bar]
