@@ -1,10 +1,14 @@
 """An access log: one line per HTTP request with client, method, path, status and latency.
 
 Written as plain ASGI middleware (a wrapper around ``send`` that notes the status) rather than
-Starlette's BaseHTTPMiddleware, which buffers responses through an extra task. The path is logged
-percent-encoded so a request cannot forge log lines with an encoded newline.
+Starlette's BaseHTTPMiddleware, which buffers responses through an extra task. Nothing a client
+wrote is logged verbatim: the path is percent-encoded, so a request cannot forge log lines with an
+encoded newline, and the client address must parse as an IP address. Behind a proxy uvicorn takes
+that address from the ``X-Forwarded-For`` header, which is the client's own text; one that is not
+an address is logged percent-encoded after ``invalid:``.
 """
 
+import ipaddress
 import logging
 import time
 from urllib.parse import quote
@@ -31,8 +35,18 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
-            client = scope.get("client")
-            where = f"{client[0]}:{client[1]}" if client else "-"
+            where = client_address(scope.get("client"))
             path = quote(scope.get("path", ""), safe="/-._~")
             log.info('%s "%s %s" %d %.1f ms', where, scope["method"], path, status,
                      (time.perf_counter() - start) * 1000)
+
+
+def client_address(client) -> str:
+    """"host:port" of an ASGI client, "[v6]:port" for IPv6, "-" when unknown."""
+    if not client:
+        return "-"
+    try:
+        ip = ipaddress.ip_address(client[0])
+    except ValueError:
+        return "invalid:" + quote(str(client[0])[:64], safe="")
+    return f"[{ip}]:{client[1]}" if ip.version == 6 else f"{ip}:{client[1]}"

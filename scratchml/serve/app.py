@@ -2,14 +2,14 @@
 
     POST /v1/translate   {"text": "..."} or {"texts": [...]}, optional "beam", "max_length"
     POST /v1/attention   {"text": "..."}: cross-attention weights of its translation (for the page)
-    GET  /healthz        model loaded, version, queue and batching counters
+    GET  /healthz        "ok", "degraded" (503: saturated or stuck) or "unavailable" (503), and counters
     GET  /               the page: a text box, a Translate button, the result, a heatmap
     GET  /openapi.json   the schema (the Swagger/ReDoc pages are off: they load scripts from a CDN)
 
-Client errors are answered as JSON ``{"detail": "..."}`` with a 4xx status, never a 500: the body
-is read by hand (at most ``max_body_bytes``; 413 beyond), must be ``application/json`` (415) in
-UTF-8 (415 for another charset, 400 for invalid bytes), must parse (400) and validate (422). A full
-queue gives 503 with ``Retry-After``; a request not done within ``timeout_s`` gives 504.
+Client errors are answered as JSON ``{"detail": "..."}`` with a 4xx status, never a 500 (the
+checks are in inputs.py). A full queue gives 503 with ``Retry-After``; a request not done within
+``timeout_s`` gives 504, and its decoding stops (batcher.py). Every reply carries the headers of
+security.py, and requests for another host name get 421.
 """
 
 import asyncio
@@ -22,42 +22,30 @@ from importlib import resources
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scratchml import __version__
 from scratchml.errors import ScratchMLError
 from scratchml.serve.accesslog import AccessLog
-from scratchml.serve.batcher import Batcher, QueueFull, Result
+from scratchml.serve.batcher import Batcher, QueueFull, Result, ShuttingDown
 from scratchml.serve.config import ServeConfig
+from scratchml.serve.inputs import ApiError, check_tokens, read_body
 from scratchml.serve.schema import AttentionResponse, ErrorResponse, Health, TranslateResponse, request_models
+from scratchml.serve.security import SECURITY_HEADERS, AllowedHosts, SecurityHeaders
 
 log = logging.getLogger("scratchml.serve")
 
-# The page may talk to this server only: no script, style, font or image from anywhere else.
+# The page may talk to this server only: no script, style, font or image from anywhere else, and no
+# other site may frame it.
 PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-            "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'")
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, detail: str, headers: dict | None = None):
-        super().__init__(detail)
-        self.status, self.detail, self.headers = status, detail, headers
+            "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+SATURATED = 0.9  # /healthz says "degraded" when the accepted requests fill this share of the queue
 
 
 def _error(status: int, detail: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
-
-
-def _describe(e: ValidationError) -> tuple[int, str]:
-    """(status, message) for a pydantic error: 400 for unparsable JSON, 422 for a wrong value."""
-    errors = e.errors(include_url=False, include_input=False)
-    for err in errors:
-        if err["type"] == "json_invalid":
-            return 400, f"the body is not valid JSON: {err.get('ctx', {}).get('error', err['msg'])}"
-    parts = [f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}" for err in errors[:5]]
-    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    return 422, "; ".join(parts) + more
+    # The headers are set here too because a 500 is sent from outside the middleware (by Starlette's
+    # ServerErrorMiddleware, the outermost layer).
+    return JSONResponse({"detail": detail}, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
 
 
 def _body_schema(model) -> dict:
@@ -68,9 +56,12 @@ def create_app(translator, cfg: ServeConfig | None = None, model_info: dict | No
     """An app serving ``translator`` (a scratchml.translate.Translator) with the limits of ``cfg``."""
     cfg = cfg or ServeConfig()
     batcher = Batcher(translator, cfg.max_batch_texts, cfg.max_wait_ms, cfg.queue_size, cfg.batching,
-                      cfg.decode_chunk)
+                      cfg.decode_chunk, cfg.chunk_tokens, cfg.short_tokens)
     TranslateRequest, AttentionRequest = request_models(cfg, translator.cfg.max_len - 1)
     info = {"parameters": translator.model.num_parameters(), "config": translator.cfg.to_dict(), **(model_info or {})}
+    limits = {k: getattr(cfg, k) for k in ("max_texts", "max_chars", "max_text_tokens", "max_request_tokens",
+                                           "max_beam", "attention_max_chars", "attention_max_tokens", "timeout_s",
+                                           "body_timeout_s", "idle_timeout_s")}
     page = (resources.files("scratchml.serve") / "page.html").read_text(encoding="utf-8")
     page = page.replace("__MAX_CHARS__", str(cfg.max_chars)).replace("__ATTENTION_MAX_CHARS__",
                                                                      str(cfg.attention_max_chars))
@@ -78,20 +69,24 @@ def create_app(translator, cfg: ServeConfig | None = None, model_info: dict | No
     @asynccontextmanager
     async def lifespan(app):
         batcher.start()
-        log.info("translation worker started (batching %s, up to %d texts per batch, window %g ms, queue %d)",
-                 "on" if cfg.batching else "off", batcher.max_batch_texts, cfg.max_wait_ms, cfg.queue_size)
+        log.info("translation worker started (batching %s, up to %d sentences per call, window %g ms, queue %d)",
+                 "on" if cfg.batching else "off", batcher.turns.decode_chunk, cfg.max_wait_ms, cfg.queue_size)
         try:
             yield
         finally:
-            # Uvicorn calls this after in-flight requests have finished: drain what is left.
-            await asyncio.to_thread(batcher.stop)
-            log.info("translation worker stopped after %d batches, %d requests", batcher.batches, batcher.requests)
+            # Uvicorn calls this after in-flight requests have ended (each within its timeout): what
+            # is left gets 2 s at most, so a stop signal is obeyed within timeout + 5 s.
+            ended = await asyncio.to_thread(batcher.stop, 1.0, 1.0)
+            log.info("translation worker %s after %d decoding calls, %d requests",
+                     "stopped" if ended else "abandoned", batcher.batches, batcher.requests)
 
-    errors = {code: {"model": ErrorResponse} for code in (400, 413, 415, 422, 503, 504)}
+    errors = {code: {"model": ErrorResponse} for code in (400, 408, 413, 415, 421, 422, 503, 504)}
     app = FastAPI(title="scratchml English→Spanish translator", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None)
     app.state.batcher = batcher
-    app.add_middleware(AccessLog)
+    app.add_middleware(AllowedHosts, hosts=cfg.allowed_hosts)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog)  # the outermost: it logs the requests the others refuse too
 
     @app.exception_handler(ApiError)
     async def _api_error(request, e: ApiError):
@@ -109,33 +104,6 @@ def create_app(translator, cfg: ServeConfig | None = None, model_info: dict | No
     async def _bug(request, e: Exception):  # a server bug, never client input: logged with its traceback
         return _error(500, "internal error; the server log has the details")
 
-    async def read_body(request: Request, model):
-        mime, _, params = request.headers.get("content-type", "").partition(";")
-        if mime.strip().lower() != "application/json":
-            raise ApiError(415, 'send a JSON body with the header "Content-Type: application/json"')
-        for param in params.split(";"):
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
-                raise ApiError(415, f"only UTF-8 is accepted, not charset={value.strip()}")
-        too_big = ApiError(413, f"the body is larger than {cfg.max_body_bytes} bytes; send at most "
-                                f"{cfg.max_texts} texts of at most {cfg.max_chars} characters")
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > cfg.max_body_bytes:
-            raise too_big
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > cfg.max_body_bytes:
-                raise too_big
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise ApiError(400, f"the body is not valid UTF-8 ({e.reason} at byte {e.start})") from None
-        try:
-            return model.model_validate_json(text)
-        except ValidationError as e:
-            raise ApiError(*_describe(e)) from None
-
     def submit(put, *args):
         try:
             return put(*args)
@@ -149,9 +117,11 @@ def create_app(translator, cfg: ServeConfig | None = None, model_info: dict | No
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout=max(left, 0.0))
         except TimeoutError:
-            future.cancel()  # still queued: the worker will skip it
-            raise ApiError(504, f"the translation did not finish within {cfg.timeout_s:g} s; "
+            future.cancel()  # the worker drops it, or stops decoding it at the next step
+            raise ApiError(504, f"the translation did not finish within {cfg.timeout_s:g} s and was stopped; "
                                 "send fewer or shorter texts, or retry later") from None
+        except ShuttingDown:
+            raise ApiError(503, "the server is shutting down; retry in a moment", {"Retry-After": "5"}) from None
         except ScratchMLError as e:
             raise ApiError(422, str(e)) from None
 
@@ -160,12 +130,15 @@ def create_app(translator, cfg: ServeConfig | None = None, model_info: dict | No
               summary="Translate English text to Spanish")
     async def translate(request: Request):
         arrived = time.perf_counter()
-        req = await read_body(request, TranslateRequest)
+        req = await read_body(request, TranslateRequest, cfg)
         texts = [req.text] if req.text is not None else req.texts
-        if texts:
-            result: Result = await wait(submit(batcher.submit, texts, req.beam, req.max_length), arrived)
-        else:
-            result = Result([], 0.0, 0.0, 0, 0)
+        prepared = translator.prepare(texts)  # fast: under 1 ms per 1,000 characters
+        names = ["text"] if req.text is not None else [f"texts.{i}" for i in range(len(texts))]
+        check_tokens(prepared.text_tokens, names, cfg.max_text_tokens, cfg.max_request_tokens)
+        if prepared.pieces:
+            result: Result = await wait(submit(batcher.submit, prepared, req.beam, req.max_length), arrived)
+        else:  # nothing to decode: empty texts, or texts without a word (kept as they are)
+            result = Result(translator.finish(prepared, []), 0.0, 0.0, 0, 0)
         reply = TranslateResponse(
             translation=result.translations[0] if req.text is not None else None,
             translations=result.translations if req.texts is not None else None, beam=req.beam,
@@ -178,26 +151,39 @@ def create_app(translator, cfg: ServeConfig | None = None, model_info: dict | No
               openapi_extra=_body_schema(AttentionRequest), summary="Cross-attention of a translation")
     async def attention(request: Request):
         arrived = time.perf_counter()
-        req = await read_body(request, AttentionRequest)
+        req = await read_body(request, AttentionRequest, cfg)
+        tokens = translator.prepare([req.text]).text_tokens
+        check_tokens(tokens, ["text"], cfg.attention_max_tokens, cfg.attention_max_tokens)
 
         def run(translator):
             source, target, weights = translator.cross_attention(req.text)
+            # Whole thousandths: 1-4 digits a number, where float32 values would print 17 digits.
             return {"translation": translator.translate(req.text, beam=1), "source": source, "target": target,
-                    "weights": weights.round(decimals=3).tolist()}
+                    "weights": weights.mul(1000).round().int().tolist()}
 
         return JSONResponse(await wait(submit(batcher.call, run), arrived))
 
-    @app.get("/healthz", response_model=Health, responses={503: {"model": Health}}, summary="Liveness and model")
+    @app.get("/healthz", response_model=Health, responses={503: {"model": Health}}, summary="Readiness and model")
     async def healthz():
-        body = {"status": "ok" if batcher.running else "unavailable", "version": __version__, "model": info,
-                "batching": {"enabled": cfg.batching, "max_batch_texts": batcher.max_batch_texts,
-                             "max_wait_ms": cfg.max_wait_ms, "decode_chunk": cfg.decode_chunk},
-                "queue": {"waiting": batcher.queue.qsize(), "capacity": cfg.queue_size, "batches": batcher.batches,
-                          "requests": batcher.requests, "texts": batcher.texts}}
-        return JSONResponse(body, status_code=200 if batcher.running else 503)
+        since = batcher.busy_since
+        busy = time.perf_counter() - since if since is not None else 0.0
+        problems = []
+        if batcher.accepted >= SATURATED * cfg.queue_size:
+            problems.append(f"saturated: {batcher.accepted} of {cfg.queue_size} places in the queue are taken")
+        if busy > 2 * cfg.timeout_s:
+            problems.append(f"stuck: one decoding call has run for {busy:.0f} s, twice the request timeout")
+        status = "unavailable" if not batcher.running else "degraded" if problems else "ok"
+        body = {"status": status, "problems": problems, "version": __version__, "model": info, "limits": limits,
+                "batching": {"enabled": cfg.batching, "max_batch_texts": cfg.max_batch_texts,
+                             "max_wait_ms": cfg.max_wait_ms, "decode_chunk": cfg.decode_chunk,
+                             "chunk_tokens": cfg.chunk_tokens, "short_tokens": cfg.short_tokens},
+                "queue": {"waiting": batcher.accepted, "capacity": cfg.queue_size, "busy_s": round(busy, 1),
+                          "batches": batcher.batches, "requests": batcher.requests, "texts": batcher.texts,
+                          "sentences": batcher.sentences}}
+        return JSONResponse(body, status_code=200 if status == "ok" else 503)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index():
-        return HTMLResponse(page, headers={"Content-Security-Policy": PAGE_CSP, "X-Content-Type-Options": "nosniff"})
+        return HTMLResponse(page, headers={"Content-Security-Policy": PAGE_CSP})
 
     return app

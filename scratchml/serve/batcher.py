@@ -1,61 +1,66 @@
-"""Dynamic batching: one worker thread decodes the requests that arrive together as one batch.
+"""Dynamic batching with fair turns: one worker thread decodes every request, several at a time.
 
-Decoding a batch of B sentences costs far less than B times one sentence: each decoder step is a
-few small matrix products whose cost is dominated by fixed overhead (Python, kernel launches,
-memory traffic of the weights), and a batch shares it. So the worker takes the oldest waiting
-request, then gathers whatever else is already queued — waiting at most ``max_wait_ms`` for
-more when the queue runs dry — up to ``max_batch_texts`` texts, and decodes them in one
-``translate`` call per (beam, max_length) group. Under load the queue refills while a batch is
-decoded, so batches grow with the load and the window costs latency only when the server is idle.
-This is the scheme of serving systems such as NVIDIA Triton's dynamic batcher and TF Serving.
+Batching. Decoding B sentences together costs far less than B times one: a decoder step is a few
+small matrix products dominated by fixed overhead (Python, kernel launches, reading the weights),
+which a batch shares. So the worker decodes the sentences of the requests it holds together, in
+calls of at most ``decode_chunk`` sentences; an idle worker waits ``max_wait_ms`` for more to join,
+and under load calls grow with the load (the scheme of Triton's and TF Serving's batchers).
 
-On a CPU a decoding step of many rows is not free, and padding costs as much as real tokens, so
-the translator decodes the batch sorted by length in even chunks of at most ``decode_chunk`` texts:
-short sources are not padded to the longest one of the batch (and a sentence that is done leaves
-its chunk at once, see translate/decode.py).
+Turns. One request must not hold the thread for long: a long request is decoded in several calls
+of at most ``chunk_tokens`` source tokens, and between calls the worker picks again, short requests
+first (schedule.py).
 
-The queue is bounded: a full queue rejects the request at once (the app answers 503 with
-``Retry-After``) instead of letting memory and latency grow without limit. A request whose caller
-gave up (timeout) is dropped when the worker reaches it, so it costs no decoding.
+Cutting in. A call of long work still takes seconds. The decoder asks ``should_stop`` between two
+of its steps (translate/decode.py); the worker uses that moment to decode the short requests that
+arrived meanwhile, right there, then lets the long call go on where it was: its state (the KV
+cache) waits on the stack. A short request thus waits one decoding step for long work, not a whole
+call. There is one level only: a short call is not interrupted in turn.
 
-All model calls happen on this one thread: the model is never used by two threads at once, and
+Cancelling. A request whose client gave up (the app's timeout) is cancelled: its sentences still
+waiting are dropped, and a call whose requests have all given up stops at its next step
+(``DecodingCancelled``). A call shared with a request still waiting runs on, for that request.
+
+Bounds. At most ``queue_size`` requests are accepted and unanswered, long ones at most half of
+them; one more is refused at once (the app answers 503 with ``Retry-After``) instead of latency and
+memory growing without limit, and short requests always find a place. ``stop`` finishes what was
+accepted for a bounded time, then cancels the call in progress.
+
+All model calls happen on this one thread, so the model is never used by two threads at once;
 calls that change its state (recording attention weights) go through ``call``.
 """
 
+import collections
 import logging
-import math
 import queue
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from scratchml.serve.schedule import Job, Turns
+from scratchml.translate.decode import DecodingCancelled
 
 log = logging.getLogger("scratchml.serve")
 
 
 class QueueFull(Exception):
-    """The request queue is full, or the worker is not running."""
+    """The server holds ``queue_size`` requests already, or the worker is not running."""
+
+
+class ShuttingDown(QueueFull):
+    """The worker stopped before this request was done."""
 
 
 @dataclass
 class Result:
     translations: list[str]
-    queue_ms: float      # waiting before its batch started
-    decode_ms: float     # decoding the batch it was part of
-    batch_requests: int  # requests decoded together with it (itself included)
-    batch_texts: int
+    queue_ms: float      # waiting before its first decoding call
+    decode_ms: float     # from its first decoding call to its last (other requests' turns included)
+    batch_requests: int  # requests in the call that finished it (itself included)
+    batch_texts: int     # sentences in that call
 
 
-@dataclass
-class _Job:
-    texts: list[str]
-    beam: int
-    max_length: int | None
-    future: Future
-    enqueued: float = field(default_factory=time.perf_counter)
-
-
-@dataclass
+@dataclass(eq=False)
 class _Call:
     fn: object  # fn(translator) -> anything, run alone on the worker thread
     future: Future
@@ -65,127 +70,230 @@ _STOP = object()
 
 
 class Batcher:
-    def __init__(self, translator, max_batch_texts: int = 64, max_wait_ms: float = 5.0,
-                 queue_size: int = 64, batching: bool = True, decode_chunk: int = 32):
+    def __init__(self, translator, max_batch_texts: int = 64, max_wait_ms: float = 5.0, queue_size: int = 64,
+                 batching: bool = True, decode_chunk: int = 32, chunk_tokens: int = 1024, short_tokens: int = 128):
         self.translator = translator
-        self.decode_chunk = decode_chunk
-        self.max_batch_texts = max_batch_texts if batching else 1
+        self.batching, self.max_batch_texts, self.queue_size = batching, max_batch_texts, queue_size
         self.max_wait = max_wait_ms / 1000 if batching else 0.0
-        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self.batches = self.requests = self.texts = 0  # counters, written by the worker only
+        self.turns = Turns(min(decode_chunk, max_batch_texts), max_batch_texts, chunk_tokens, short_tokens, batching)
+        self.batches = self.requests = self.texts = self.sentences = 0  # counters, written by the worker only
         self.decode_seconds = 0.0
+        self.busy_since: float | None = None  # when the decoding call in progress started
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._accepted = 0     # requests accepted and not yet answered (guarded by _lock)
+        self._long = 0         # of which long ones (guarded by _lock)
+        self._closed = False   # no more submissions (guarded by _lock)
+        self._abort = threading.Event()
+        self._jobs: list[Job] = []  # the worker's own: accepted jobs with sentences left
+        self._calls: collections.deque = collections.deque()
+        self._closing = self._nested = False
         self._thread: threading.Thread | None = None
-        self._carry = None  # an item taken while filling a batch that belongs to the next round
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def accepted(self) -> int:  # requests accepted and not answered yet, the one decoding included
+        return self._accepted
 
     def start(self) -> None:
         if not self.running:
             self._thread = threading.Thread(target=self._loop, name="scratchml-batcher", daemon=True)
             self._thread.start()
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Finish every queued request, then end the worker."""
+    def stop(self, timeout: float = 5.0, grace: float = 1.0) -> bool:
+        """Finish what was accepted for at most ``timeout`` seconds; then cancel the decoding call in
+        progress at its next step and fail what is left with ``ShuttingDown``, waiting ``grace``
+        seconds more for the worker. Returns whether the worker ended."""
+        with self._lock:
+            self._closed = True
         if self.running:
-            self.queue.put(_STOP)  # blocks while the queue is full: the worker is draining it
+            self._inbox.put(_STOP)
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                self._abort.set()
+                self._thread.join(grace)
+        return not self.running
 
     def drain_seconds(self) -> float:
-        """A guess of how long the queued requests will take, from the mean decoding time so far."""
-        return self.queue.qsize() * self.decode_seconds / max(self.requests, 1)
+        """A guess of how long the accepted requests will take, from the mean decoding time so far."""
+        return self._accepted * self.decode_seconds / max(self.requests, 1)
 
-    def submit(self, texts: list[str], beam: int, max_length: int | None = None) -> Future:
-        """Queue texts for translation; the future's result is a ``Result``. Raises QueueFull."""
-        return self._put(_Job(list(texts), beam, max_length, Future()))
+    def submit(self, prepared, beam: int, max_length: int | None = None) -> Future:
+        """Queue prepared texts (``Translator.prepare``); the future's result is a ``Result``.
+        Cancelling the future stops its decoding. Raises QueueFull."""
+        return self._put(Job(prepared, beam, max_length, Future()))
 
     def call(self, fn) -> Future:
-        """Run ``fn(translator)`` on the worker thread, between batches. Raises QueueFull."""
+        """Run ``fn(translator)`` on the worker thread, between decoding calls. Raises QueueFull."""
         return self._put(_Call(fn, Future()))
 
     def _put(self, item):
-        if not self.running:
-            raise QueueFull("the translation worker is not running")
-        try:
-            self.queue.put_nowait(item)
-        except queue.Full:
-            raise QueueFull(f"{self.queue.maxsize} requests are already waiting") from None
+        long = isinstance(item, Job) and not self.turns.short(item)
+        with self._lock:
+            if self._closed or not self.running:
+                raise QueueFull("the translation worker is not running")
+            if self._accepted >= self.queue_size:
+                raise QueueFull(f"{self.queue_size} requests are already waiting")
+            if long and self._long >= max(1, self.queue_size // 2):  # short requests always find a place
+                raise QueueFull(f"{self._long} long requests are already waiting")
+            self._accepted += 1
+            self._long += long
+            self._inbox.put(item)
         return item.future
+
+    def _release(self, item) -> None:
+        with self._lock:
+            self._accepted -= 1
+            self._long -= isinstance(item, Job) and not self.turns.short(item)
 
     # ---- the worker thread ----------------------------------------------------------------
 
-    def _next(self, timeout: float | None = None):
-        if self._carry is not None:
-            item, self._carry = self._carry, None
-            return item
-        return self.queue.get(timeout=timeout) if timeout is not None else self.queue.get()
-
     def _loop(self) -> None:
-        while True:
-            item = self._next()
-            if item is _STOP:
-                return
-            if isinstance(item, _Call):
-                self._run_call(item)
-                continue
-            self._run_batch(self._gather(item))
+        try:
+            while not (self._closing and not self._jobs and not self._calls):
+                self._admit(wait=not self._jobs and not self._calls)
+                while self._calls and not self._abort.is_set():
+                    self._run_call(self._calls.popleft())
+                if self._abort.is_set():
+                    break
+                if self._jobs:
+                    self._run_chunk(self.turns.pick(self._jobs), preemptible=self.batching)
+        except DecodingCancelled:
+            pass  # stop() ran out of time
+        finally:
+            self._fail_all(ShuttingDown("the server is shutting down"))
 
-    def _gather(self, first: _Job) -> list[_Job]:
-        """``first`` plus the jobs that are queued or arrive within the window, up to the size cap."""
-        batch, n = [first], len(first.texts)
-        deadline = time.perf_counter() + self.max_wait
-        while n < self.max_batch_texts:
+    def _admit(self, wait: bool) -> None:
+        """Move what the inbox holds to the worker's lists. ``wait``: the worker is idle, so block
+        for the next item, then give others ``max_wait`` to join it (the batching window)."""
+        deadline = 0.0
+        if wait and not self._closing:
+            self._take(self._inbox.get())
+            deadline = time.perf_counter() + self.max_wait
+        while True:  # within the window (while there is room) wait for more; then take what is there
+            room = not self._closing and sum(len(j.todo) for j in self._jobs) < self.max_batch_texts
+            left = deadline - time.perf_counter() if room else 0.0
             try:
-                item = self.queue.get_nowait()
+                self._take(self._inbox.get(timeout=left) if left > 0 else self._inbox.get_nowait())
             except queue.Empty:
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    break
-                try:
-                    item = self.queue.get(timeout=left)
-                except queue.Empty:
-                    break
-            if not isinstance(item, _Job) or n + len(item.texts) > self.max_batch_texts:
-                self._carry = item  # a stop, a call, or a job too big for this batch: next round
                 break
-            batch.append(item)
-            n += len(item.texts)
-        return batch
+        for job in [j for j in self._jobs if j.future.cancelled()]:  # their clients gave up
+            self._drop(job)
 
-    def _run_call(self, item: _Call) -> None:
-        if not item.future.set_running_or_notify_cancel():
+    def _drop(self, job: Job) -> bool:
+        """Forget a job (done, failed or given up) and free its place; False if it was gone already."""
+        if job not in self._jobs:
+            return False
+        self._jobs.remove(job)
+        self._release(job)
+        return True
+
+    def _take(self, item) -> None:
+        if item is _STOP:
+            self._closing = True
+        elif isinstance(item, _Call):
+            self._calls.append(item)
+        elif item.pieces:
+            self._jobs.append(item)
+        else:  # nothing to decode (empty texts)
+            self._release(item)
+            self._finish(item, time.perf_counter(), 0, 0)
+
+    def _between_steps(self, jobs: list[Job], long: bool) -> bool:
+        """``should_stop`` of a decoding call: first let waiting short requests cut in (long calls
+        only), then say whether to stop: the server is stopping, or every request has given up."""
+        if long and not self._nested and not self._inbox.empty():
+            self._admit(wait=False)
+            self._nested = True
+            try:
+                while not self._abort.is_set():
+                    short = [j for j in self._jobs if self.turns.short(j) and not j.future.cancelled()]
+                    if not short:
+                        break
+                    self._run_chunk(self.turns.pick(short), preemptible=False)
+                    self._admit(wait=False)
+            finally:
+                self._nested = False
+        return self._abort.is_set() or all(job.future.cancelled() for job in jobs)
+
+    def _run_chunk(self, take: list[tuple[Job, int]], preemptible: bool) -> None:
+        jobs = list(dict.fromkeys(job for job, _ in take))
+        first = jobs[0]
+        pieces = [job.pieces[i] for job, i in take]
+        start = time.perf_counter()
+        for job in jobs:
+            job.started = job.started or start
+        if not self._nested:
+            self.busy_since = start
+        long = preemptible and not self.turns.short(first)
+        try:
+            out = self.translator.translate_ids(pieces, beam=first.beam, max_length=first.max_length,
+                                                batch_size=len(pieces),
+                                                should_stop=lambda: self._between_steps(jobs, long))
+        except DecodingCancelled:
+            if self._abort.is_set():
+                raise
+            return  # every request of this call gave up; _admit drops them
+        except Exception as e:
+            log.exception("decoding %d sentences failed", len(pieces))
+            for job in jobs:
+                if self._drop(job) and job.future.set_running_or_notify_cancel():
+                    job.future.set_exception(e)
+            return
+        finally:
+            if not self._nested:
+                self.busy_since = None
+        end = time.perf_counter()
+        self.batches += 1
+        self.sentences += len(pieces)
+        self.decode_seconds += end - start
+        for (job, i), ids in zip(take, out):
+            job.outputs[i] = ids
+            job.todo.remove(i)
+        for job in jobs:
+            if not job.todo and self._drop(job):
+                self._finish(job, end, len(jobs), len(pieces))
+
+    def _finish(self, job: Job, end: float, requests: int, sentences: int) -> None:
+        if not job.future.set_running_or_notify_cancel():
             return
         try:
-            item.future.set_result(item.fn(self.translator))
-        except Exception as e:  # the caller sees it; the worker lives on
-            item.future.set_exception(e)
+            texts = self.translator.finish(job.prepared, job.outputs)
+        except Exception as e:
+            log.exception("assembling a translation failed")
+            job.future.set_exception(e)
+            return
+        started = job.started or end
+        job.future.set_result(Result(texts, (started - job.enqueued) * 1000, (end - started) * 1000,
+                                     requests, sentences))
+        self.requests += 1
+        self.texts += len(texts)
 
-    def _run_batch(self, batch: list[_Job]) -> None:
-        # Jobs whose caller already gave up (cancelled on timeout) are skipped here.
-        live = [job for job in batch if job.future.set_running_or_notify_cancel()]
-        groups: dict[tuple, list[_Job]] = {}
-        for job in live:
-            groups.setdefault((job.beam, job.max_length), []).append(job)
-        for (beam, max_length), jobs in groups.items():
-            texts = [t for job in jobs for t in job.texts]
-            chunk = math.ceil(len(texts) / math.ceil(len(texts) / self.decode_chunk))  # 17 -> 9 + 8, not 16 + 1
-            start = time.perf_counter()
+    def _run_call(self, item: _Call) -> None:
+        if item.future.set_running_or_notify_cancel():
+            self.busy_since = time.perf_counter()
             try:
-                out = self.translator.translate(texts, beam=beam, max_length=max_length, batch_size=chunk)
-            except Exception as e:
-                log.exception("decoding a batch of %d texts failed", len(texts))
-                for job in jobs:
-                    job.future.set_exception(e)
-                continue
-            end = time.perf_counter()
-            self.batches += 1
-            self.requests += len(jobs)
-            self.texts += len(texts)
-            self.decode_seconds += end - start
-            i = 0
-            for job in jobs:
-                k = len(job.texts)
-                job.future.set_result(Result(out[i:i + k], (start - job.enqueued) * 1000, (end - start) * 1000,
-                                             len(jobs), len(texts)))
-                i += k
+                item.future.set_result(item.fn(self.translator))
+            except Exception as e:  # the caller sees it; the worker lives on
+                item.future.set_exception(e)
+            finally:
+                self.busy_since = None
+        self._release(item)
+
+    def _fail_all(self, error: Exception) -> None:
+        """At the worker's end: everything it still holds, or that is still in the inbox, fails."""
+        items = [*self._jobs, *self._calls]
+        self._jobs, self._calls = [], collections.deque()
+        while True:
+            try:
+                items.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        for item in items:
+            if item is not _STOP:
+                self._release(item)
+                if item.future.set_running_or_notify_cancel():
+                    item.future.set_exception(error)

@@ -4,7 +4,8 @@ Requests are validated in pydantic's strict mode from the raw JSON: ``"beam": tr
 ``"beam": 4.0`` is an error rather than silently 1 or 4, unknown keys are errors (a typo such as
 ``"txt"`` would otherwise be ignored), and lone UTF-16 surrogates (``"\\ud800"``) are refused by the
 JSON parser. The request models are built per app because their limits come from its ServeConfig,
-so ``/openapi.json`` states the limits the server really enforces.
+so ``/openapi.json`` states the limits the server really enforces. The token limits (after BPE)
+are checked after the schema, with the tokenizer (inputs.py); the descriptions state them too.
 """
 
 from typing import Annotated
@@ -23,9 +24,12 @@ def request_models(cfg: ServeConfig, longest_output: int) -> tuple[type[BaseMode
         """Either ``text`` (one string; the reply has ``translation``) or ``texts`` (a list; the
         reply has ``translations`` in the same order)."""
         model_config = ConfigDict(strict=True, extra="forbid")
-        text: Text | None = Field(None, description=f"one English text, at most {cfg.max_chars} characters")
+        text: Text | None = Field(None, description=f"one English text, at most {cfg.max_chars} characters "
+                                                    f"and {cfg.max_text_tokens} tokens")
         texts: list[Text] | None = Field(None, max_length=cfg.max_texts,
-                                         description=f"up to {cfg.max_texts} texts of at most {cfg.max_chars} chars")
+                                         description=f"up to {cfg.max_texts} texts of at most {cfg.max_chars} chars "
+                                                     f"and {cfg.max_text_tokens} tokens each, "
+                                                     f"{cfg.max_request_tokens} tokens together")
         beam: int = Field(cfg.default_beam, ge=1, le=cfg.max_beam, description="beam width (1: greedy)")
         max_length: int | None = Field(None, ge=1, le=longest_output,
                                        description="most output tokens per sentence (default: from the input length)")
@@ -37,7 +41,8 @@ def request_models(cfg: ServeConfig, longest_output: int) -> tuple[type[BaseMode
             return self
 
     class AttentionRequest(BaseModel):
-        """One sentence; the reply has the cross-attention of its greedy translation."""
+        """One sentence (at most ``attention_max_tokens`` tokens); the reply has the cross-attention
+        of its greedy translation."""
         model_config = ConfigDict(strict=True, extra="forbid")
         text: Annotated[str, StringConstraints(min_length=1, max_length=cfg.attention_max_chars)]
 
@@ -51,8 +56,8 @@ class Timing(BaseModel):
 
 
 class Batch(BaseModel):
-    requests: int = Field(description="requests decoded together with this one (itself included)")
-    texts: int
+    requests: int = Field(description="requests in the decoding call that finished this one (itself included)")
+    texts: int = Field(description="sentences in that call")
 
 
 class TranslateResponse(BaseModel):
@@ -67,7 +72,8 @@ class AttentionResponse(BaseModel):
     translation: str
     source: list[str] = Field(description="source tokens, the last one </s>")
     target: list[str] = Field(description="output tokens, the last one </s>")
-    weights: list[list[list[list[float]]]] = Field(description="[layer][head][target][source]")
+    weights: list[list[list[list[int]]]] = Field(description="[layer][head][target][source], in thousandths "
+                                                             "(each row adds up to about 1000)")
 
 
 class ErrorResponse(BaseModel):
@@ -75,8 +81,10 @@ class ErrorResponse(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description='"ok"; "degraded" (503) when saturated or stuck; "unavailable" (503)')
+    problems: list[str] = Field(description="why it is degraded, in words")
     version: str
+    limits: dict
     model: dict
     batching: dict
     queue: dict

@@ -19,7 +19,10 @@ ENV = "SCRATCHML_SERVE_SETTINGS"
 
 
 def setup_logging() -> None:
-    """Access and service lines on stderr, with a timestamp; once per process."""
+    """Access and service lines on stderr, with a timestamp; once per process. The translator's
+    warnings about long inputs (cut into pieces) are not logged: they are about a client's input,
+    up to 64 lines per request, and a client could fill the log with them."""
+    logging.getLogger("scratchml.translate").setLevel(logging.ERROR)
     logger = logging.getLogger("scratchml.serve")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
@@ -38,7 +41,8 @@ def build_app(model, cfg: ServeConfig):
         import torch
         torch.set_num_threads(cfg.threads)
     translator = Translator.load(model, bf16=cfg.bf16)
-    return create_app(translator, cfg, {"path": str(translator.path),
+    # The directory's name only: a reply must not tell a client about the server's file system.
+    return create_app(translator, cfg, {"name": translator.path.name,
                                         "precision": "bfloat16" if translator.bf16 else "float32"})
 
 
@@ -49,14 +53,26 @@ def app_from_env():
     return build_app(settings.pop("model"), ServeConfig.from_dict(settings))
 
 
+def uvicorn_options(cfg: ServeConfig, host: str, port: int) -> dict:
+    """The settings of uvicorn's ``run``/``Config`` for ``cfg``."""
+    from scratchml.serve.protocol import Protocol
+
+    # In-flight requests end within their timeout; uvicorn waits 2 s more at most (see the docstring).
+    return dict(host=host, port=port, access_log=False, server_header=False, http=Protocol,
+                timeout_keep_alive=cfg.idle_timeout_s, timeout_graceful_shutdown=math.ceil(cfg.timeout_s) + 2)
+
+
 def serve(model=None, host: str = "127.0.0.1", port: int = 8000, cfg: ServeConfig | None = None,
           workers: int = 1) -> None:
     import uvicorn
 
-    cfg = cfg or ServeConfig()
+    cfg = (cfg or ServeConfig()).with_host(host)
     setup_logging()
-    # In-flight requests get their full timeout to finish after a shutdown signal.
-    options = dict(host=host, port=port, access_log=False, timeout_graceful_shutdown=math.ceil(cfg.timeout_s) + 5)
+    if "*" not in cfg.allowed_hosts and host in ("0.0.0.0", "::", ""):
+        logging.getLogger("scratchml.serve").warning(
+            "listening on all interfaces: requests are answered only for the host names %s; add the names "
+            "clients use with --allowed-hosts", ", ".join(cfg.allowed_hosts))
+    options = uvicorn_options(cfg, host, port)
     if workers > 1:
         from scratchml.translate import Translator
 

@@ -3,14 +3,32 @@
 
 ``decode_sorted`` is the driver that inference and validation share: it sorts the sources by
 length, so that each batch carries little padding, and decodes batch by batch.
+
+Every function takes an optional ``should_stop``: a callable asked once before each decoding step.
+When it answers True the decode raises ``DecodingCancelled`` and its work is dropped. A server uses
+it to stop decoding for a client that gave up, instead of finishing a translation nobody will read.
+It runs on the decoding thread, between two steps, so it may also do other work there (the server
+decodes short requests in it, see serve/batcher.py); the decode's own state waits meanwhile.
 """
+
+from collections.abc import Callable
 
 import torch
 from tqdm import tqdm
 
+from scratchml.errors import ScratchMLError
 from scratchml.transformer import KVCache, autocast
 from scratchml.translate.batching import pad
 from scratchml.translate.model import Transformer
+
+
+class DecodingCancelled(ScratchMLError):
+    """``should_stop`` said True between two decoding steps: the decode was abandoned."""
+
+
+def _check(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise DecodingCancelled("decoding was cancelled")
 
 
 def _drop_finished(keep: torch.Tensor, memory, src_mask, caches: list[KVCache]):
@@ -22,7 +40,8 @@ def _drop_finished(keep: torch.Tensor, memory, src_mask, caches: list[KVCache]):
 
 
 @torch.no_grad()
-def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, use_cache: bool = True) -> list[list[int]]:
+def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, use_cache: bool = True,
+                  should_stop: Callable[[], bool] | None = None) -> list[list[int]]:
     """src (B, S) -> for each sentence the argmax token at every step, until <eos> or ``max_len``."""
     cfg = model.cfg
     memory, src_mask = model.encode(src)
@@ -32,6 +51,7 @@ def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, use_cache
     out: list[list[int]] = [[] for _ in range(B)]
     cache = model.new_cache() if use_cache else None
     for step in range(max_len):
+        _check(should_stop)
         if use_cache:
             logits = model.decode(tokens[:, -1:], memory, src_mask, cache, start=step)
         else:
@@ -68,7 +88,7 @@ def length_penalty(length: int, alpha: float) -> float:
 
 @torch.no_grad()
 def beam_search(model: Transformer, src: torch.Tensor, max_len: int, beam: int = 4,
-                alpha: float = 0.6) -> list[list[int]]:
+                alpha: float = 0.6, should_stop: Callable[[], bool] | None = None) -> list[list[int]]:
     """Batched beam search: keeps ``beam`` live hypotheses per sentence; a hypothesis that emits
     <eos> is set aside with score log P(Y|X) / lp(Y). A sentence is done when it has ``beam``
     finished hypotheses (its rows then leave the batch); the best normalized one is returned."""
@@ -83,6 +103,7 @@ def beam_search(model: Transformer, src: torch.Tensor, max_len: int, beam: int =
     active = list(range(B))  # the sentence of each block of R rows still decoding
     cache = model.new_cache()
     for step in range(max_len):
+        _check(should_stop)
         logits = model.decode(tokens[:, -1:], memory, src_mask, cache, start=step)[:, -1]
         logp = logits.float().log_softmax(-1)  # (A*R, V)
         (A, R), V = scores.shape, logp.size(-1)
@@ -133,10 +154,11 @@ def beam_search(model: Transformer, src: torch.Tensor, max_len: int, beam: int =
 @torch.no_grad()
 def decode_sorted(model: Transformer, sources: list[list[int]], beam: int = 1, alpha: float = 0.0,
                   batch_size: int = 64, max_length: int | None = None, bf16: bool = False,
-                  progress: bool = False) -> list[list[int]]:
+                  progress: bool = False, should_stop: Callable[[], bool] | None = None) -> list[list[int]]:
     """Output ids for each list of source ids (an empty source gives an empty output). Sources are
     decoded in batches of similar length; each may grow to 1.5 x its batch's longest source + 10
-    tokens, within the model's ``max_len`` and ``max_length``."""
+    tokens, within the model's ``max_len`` and ``max_length``. ``should_stop``: see the module's
+    docstring; it is asked before every step of every batch."""
     cfg, device = model.cfg, next(model.parameters()).device
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
     out: list[list[int]] = [[] for _ in sources]
@@ -152,9 +174,9 @@ def decode_sorted(model: Transformer, sources: list[list[int]], beam: int = 1, a
             limit = max(1, min(limit, max_length))
         with autocast(device, bf16):
             if beam == 1:
-                hyps = greedy_decode(model, src, limit)
+                hyps = greedy_decode(model, src, limit, should_stop=should_stop)
             else:
-                hyps = beam_search(model, src, limit, beam=beam, alpha=alpha)
+                hyps = beam_search(model, src, limit, beam=beam, alpha=alpha, should_stop=should_stop)
         for i, h in zip(idx, hyps):
             out[i] = h
     bar.close()

@@ -1,6 +1,8 @@
 """Text in, text out: tokenization, batching by length, decoding, and input limits."""
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -20,6 +22,27 @@ LENGTH_PENALTY = 2.0
 # Wider beams cost memory in proportion (beam x batch hypotheses, each with a KV cache); 64 is far
 # past the widths that were measured (4 and 8) and keeps a typo such as --beam 4000 from exhausting memory.
 MAX_BEAM = 64
+
+
+@dataclass
+class Prepared:
+    """Texts made ready for the model (``Translator.prepare``): each text's style (normalize.py)
+    and its pieces as source ids. ``Translator.finish`` turns the pieces' outputs back into text.
+    Splitting the two lets a caller such as the server count tokens before accepting a request,
+    and decode the pieces of many requests in an order of its choosing."""
+    texts: list[str]               # each text as prepared (normalized)
+    styles: list[Style]
+    segments: list[list[list[int]]]  # for each text, the source ids of its pieces
+
+    @property
+    def pieces(self) -> list[list[int]]:
+        """Every piece of every text, in order: what ``translate_ids`` takes."""
+        return [piece for segs in self.segments for piece in segs]
+
+    @property
+    def text_tokens(self) -> list[int]:
+        """Source tokens of each text: what decoding it will cost grows with them."""
+        return [sum(map(len, segs)) for segs in self.segments]
 
 
 class Translator:
@@ -72,31 +95,44 @@ class Translator:
 
     @torch.no_grad()
     def translate_ids(self, sources: list[list[int]], beam: int = 4, max_length: int | None = None,
-                      batch_size: int = 64, alpha: float = LENGTH_PENALTY,
-                      progress: bool = False) -> list[list[int]]:
-        """Decode lists of source ids (see ``decode.decode_sorted``)."""
+                      batch_size: int = 64, alpha: float = LENGTH_PENALTY, progress: bool = False,
+                      should_stop: Callable[[], bool] | None = None) -> list[list[int]]:
+        """Decode lists of source ids (see ``decode.decode_sorted``; ``should_stop`` can cancel it
+        between two steps with ``decode.DecodingCancelled``)."""
         if not 1 <= beam <= MAX_BEAM:
             raise ScratchMLError(f"beam must be within 1..{MAX_BEAM}, got {beam}")
-        return decode_sorted(self.model, sources, beam, alpha, batch_size, max_length, self.bf16, progress)
+        return decode_sorted(self.model, sources, beam, alpha, batch_size, max_length, self.bf16, progress,
+                             should_stop)
+
+    def prepare(self, texts: list[str], normalize: bool = True, split: bool = True) -> Prepared:
+        """Normalize and tokenize ``texts`` into the pieces the model decodes (see ``translate``)."""
+        prepared = [prepare(t) if normalize else (t, Style()) for t in texts]
+        segments = [self.segment(t, split) if t.strip() and not style.verbatim else [] for t, style in prepared]
+        return Prepared([t for t, _ in prepared], [style for _, style in prepared], segments)
+
+    def finish(self, prepared: Prepared, hyps: list[list[int]]) -> list[str]:
+        """The text of each prepared text from the output ids of its pieces (``prepared.pieces`` order)."""
+        hyps = iter(hyps)
+        outputs = []
+        for segs, text, style in zip(prepared.segments, prepared.texts, prepared.styles):
+            joined = " ".join(self.tokenizer.decode(next(hyps), skip_special=True).strip() for _ in segs)
+            outputs.append(text if style.verbatim else restore(joined, style))
+        return outputs
 
     def translate(self, texts: list[str] | str, beam: int = 4, max_length: int | None = None,
                   batch_size: int = 64, alpha: float = LENGTH_PENALTY, progress: bool = False,
-                  normalize: bool = True, split: bool = True) -> list[str] | str:
+                  normalize: bool = True, split: bool = True,
+                  should_stop: Callable[[], bool] | None = None) -> list[str] | str:
         """Spanish for each English text (a str gives a str). Empty input gives empty output.
         ``normalize``: give each text the training sentences' capital and closing mark, and take them
         off the translation again (see normalize.py). ``split``: translate sentence by sentence
         (sentences.py); a text too long for the model is split either way. ``progress``: a progress
-        bar on stderr, counting sentences."""
+        bar on stderr, counting sentences. ``should_stop``: asked before each decoding step; True
+        raises ``decode.DecodingCancelled``."""
         single = isinstance(texts, str)
-        texts = [texts] if single else list(texts)
-        prepared = [prepare(t) if normalize else (t, Style()) for t in texts]
-        segments = [self.segment(t, split) if t.strip() and not style.verbatim else [] for t, style in prepared]
-        flat = [s for segs in segments for s in segs]
-        hyps = iter(self.translate_ids(flat, beam, max_length, batch_size, alpha, progress))
-        outputs = []
-        for segs, (text, style) in zip(segments, prepared):  # each text takes its segments' translations
-            joined = " ".join(self.tokenizer.decode(next(hyps), skip_special=True).strip() for _ in segs)
-            outputs.append(text if style.verbatim else restore(joined, style))
+        prepared = self.prepare([texts] if single else list(texts), normalize, split)
+        hyps = self.translate_ids(prepared.pieces, beam, max_length, batch_size, alpha, progress, should_stop)
+        outputs = self.finish(prepared, hyps)
         return outputs[0] if single else outputs
 
     @torch.no_grad()

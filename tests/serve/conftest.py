@@ -18,8 +18,9 @@ from scratchml.bpe import Tokenizer
 from scratchml.serve.app import create_app
 from scratchml.serve.config import ServeConfig
 from scratchml.translate.config import preset
+from scratchml.translate.decode import DecodingCancelled
 from scratchml.translate.model import Transformer
-from scratchml.translate.translator import Translator
+from scratchml.translate.translator import Prepared, Translator
 
 CORPUS = ["The cat sees the dog.", "El gato ve al perro.", "How are you today?", "¿Cómo estás hoy?",
           "I would like a cup of coffee, please.", "Quisiera una taza de café, por favor."]
@@ -42,28 +43,46 @@ def translator():
 
 
 class Gated:
-    """Wraps a translator: ``translate`` records its texts and waits while ``gate`` is closed, so a
-    test can hold the worker busy; ``entered`` is set once the worker is inside ``translate``."""
+    """A fake translator around ``inner`` (whose config and model it shows) that "translates" a
+    text into its upper case, one piece per text whose tokens are its characters. ``translate_ids``
+    records its texts and, while ``gate`` is closed and ``hold(texts)`` is true (asked again and
+again: a test may change ``hold``), waits, asking
+    ``should_stop`` every few milliseconds like the decoder does between its steps; ``entered`` is
+    set once the worker is inside. So a test can hold the worker busy on chosen work."""
 
-    def __init__(self, inner, fail_on: str | None = None):
+    def __init__(self, inner, fail_on: str | None = None, hold=lambda texts: True):
         self.inner, self.cfg, self.model = inner, inner.cfg, inner.model
-        self.gate, self.entered, self.calls, self.fail_on = threading.Event(), threading.Event(), [], fail_on
+        self.gate, self.entered, self.calls, self.fail_on, self.hold = (threading.Event(), threading.Event(), [],
+                                                                        fail_on, hold)
         self.gate.set()
 
-    def translate(self, texts, beam=4, max_length=None, batch_size=64):
-        self.entered.set()
-        assert self.gate.wait(10), "test left the gate closed"
-        self.calls.append((list(texts), beam))
+    def prepare(self, texts):
+        return Prepared(list(texts), [None] * len(texts), [[[ord(c) for c in t]] if t else [] for t in texts])
+
+    def finish(self, prepared, outputs):
+        outputs = iter(outputs)
+        return ["".join(map(chr, next(outputs))) if segs else "" for segs in prepared.segments]
+
+    def translate_ids(self, pieces, beam=4, max_length=None, batch_size=64, should_stop=None):
+        texts = ["".join(map(chr, p)) for p in pieces]
+        deadline = time.monotonic() + 10
+        while self.hold(texts) and not self.gate.wait(0.005):
+            self.entered.set()
+            if should_stop is not None and should_stop():
+                raise DecodingCancelled("decoding was cancelled")
+            assert time.monotonic() < deadline, "test left the gate closed"
+        self.calls.append((texts, beam))
         if self.fail_on in texts:
             raise RuntimeError("a bug in the model code")
-        return [t.upper() for t in texts]
+        return [[ord(c) for c in t.upper()] for t in texts]
 
 
 @contextmanager
 def client_for(translator, **cfg):
     """A TestClient with the app's lifespan running (the batching worker started and stopped)."""
     app = create_app(translator, ServeConfig(**cfg))
-    with TestClient(app, raise_server_exceptions=False) as client:
+    # "localhost": a Host header the app serves by default (TestClient's own is "testserver")
+    with TestClient(app, base_url="http://localhost", raise_server_exceptions=False) as client:
         yield client
 
 

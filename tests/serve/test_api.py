@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.serve.conftest import Gated, client_for
+from tests.serve.conftest import Gated, client_for, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,8 @@ def test_health(client, translator):
     r = client.get("/healthz")
     assert r.status_code == 200
     h = r.json()
-    assert h["status"] == "ok" and h["version"]
+    assert h["status"] == "ok" and h["problems"] == [] and h["version"]
+    assert h["limits"]["max_texts"] == 3 and h["limits"]["max_request_tokens"] == 2048
     assert h["model"]["parameters"] == sum(p.numel() for p in translator.model.parameters())
     assert h["batching"]["enabled"] is True and h["queue"]["capacity"] == 64
 
@@ -146,7 +147,9 @@ def test_attention(client):
     T, S = len(a["target"]), len(a["source"])
     for head in (h for layer in a["weights"] for h in layer):
         assert len(head) == T and all(len(row) == S for row in head)
-        assert all(abs(sum(row) - 1) < 0.01 for row in head)  # each query's weights are a distribution
+        # each query's weights are a distribution, in whole thousandths (each rounded by at most 0.5)
+        assert all(isinstance(w, int) and 0 <= w <= 1000 for row in head for w in row)
+        assert all(abs(sum(row) - 1000) <= S / 2 + 1 for row in head)
     assert a["source"][-1] == "</s>" and isinstance(a["translation"], str)
     assert client.post("/v1/attention", json={"text": "   "}).status_code == 422
     assert client.post("/v1/attention", json={"text": "x" * 301}).status_code == 422
@@ -159,14 +162,14 @@ def test_a_full_queue_gives_503_with_retry_after(translator):
     with client_for(gated, queue_size=1) as c:
         batcher = c.app.state.batcher
         gated.gate.clear()
-        busy = batcher.submit(["held"], beam=1)
+        busy = batcher.submit(gated.prepare(["held"]), beam=1)  # the one place: taken until answered
         assert gated.entered.wait(5)
-        queued = batcher.submit(["queued"], beam=1)
         r = c.post("/v1/translate", json={"text": "one too many"})
         gated.gate.set()
         assert r.status_code == 503, r.text
         assert int(r.headers["retry-after"]) >= 1 and "busy" in r.json()["detail"]
-        assert busy.result(5) and queued.result(5)
+        assert busy.result(5)
+        wait_until(lambda: batcher.accepted == 0, what="the place to be free")
         assert c.post("/v1/translate", json={"text": "now it fits"}).json()["translation"] == "NOW IT FITS"
 
 
@@ -174,7 +177,7 @@ def test_a_request_that_takes_too_long_gives_504_and_is_not_decoded(translator):
     gated = Gated(translator)
     with client_for(gated, timeout_s=0.3) as c:
         gated.gate.clear()
-        held = c.app.state.batcher.submit(["held"], beam=1)
+        held = c.app.state.batcher.submit(gated.prepare(["held"]), beam=1)
         assert gated.entered.wait(5)
         r = c.post("/v1/translate", json={"text": "too late"})
         gated.gate.set()
