@@ -5,6 +5,7 @@ about translation quality (tests/translate/ covers the model). The translator ru
 thread so that the CPU time of a test does not depend on what else the machine is doing.
 """
 
+import logging
 import socket
 import threading
 import time
@@ -98,3 +99,14 @@ def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> Non
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+class Lines(logging.Handler):
+    """Collects the messages of the log records it is given, for tests of what gets logged."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.serve.conftest import Gated, client_for, wait_until
+from tests.serve.conftest import Gated, Lines, client_for, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -192,15 +192,6 @@ def test_a_bug_in_the_model_is_a_json_500_not_a_client_error(translator):
         r = c.post("/v1/translate", json={"texts": ["boom"]})
         assert r.status_code == 500 and "internal error" in r.json()["detail"]
         assert c.post("/v1/translate", json={"text": "fine"}).status_code == 200
-
-
-class Lines(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
 
 
 def test_one_access_log_line_per_request(client):

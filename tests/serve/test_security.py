@@ -12,7 +12,7 @@ from scratchml.serve.accesslog import client_address
 from scratchml.serve.app import create_app
 from scratchml.serve.config import ServeConfig
 from scratchml.serve.security import host_name
-from tests.serve.conftest import Gated, client_for
+from tests.serve.conftest import Gated, Lines, client_for
 
 JSON = {"content-type": "application/json"}
 
@@ -75,15 +75,6 @@ def test_any_host_with_a_star_and_the_parsing_of_host_headers(translator):
     with client_for(translator, allowed_hosts=("*",)) as c:
         assert c.get("/healthz", headers={"host": "whatever.example"}).status_code == 200
     assert [host_name(h) for h in ("a.b:80", "[fe80::1]:8000", "::1", "x")] == ["a.b", "fe80::1", "::1", "x"]
-
-
-class Lines(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
 
 
 def test_client_addresses_are_logged_only_when_they_are_addresses(translator):
