@@ -164,9 +164,10 @@ def decode_sorted(model: Transformer, sources: list[list[int]], beam: int = 1, a
     out: list[list[int]] = [[] for _ in sources]
     bar = tqdm(total=len(sources), desc="translating", unit="sent", disable=not progress, dynamic_ncols=True)
     for start in range(0, len(order), batch_size):
-        bar.update(len(order[start:start + batch_size]))
-        idx = [i for i in order[start:start + batch_size] if sources[i]]
+        batch = order[start:start + batch_size]
+        idx = [i for i in batch if sources[i]]
         if not idx:
+            bar.update(len(batch))
             continue
         src = pad([sources[i] + [cfg.eos_id] for i in idx], cfg.pad_id).to(device)
         limit = min(cfg.max_len - 1, int(1.5 * src.size(1)) + 10)
@@ -179,5 +180,6 @@ def decode_sorted(model: Transformer, sources: list[list[int]], beam: int = 1, a
                 hyps = beam_search(model, src, limit, beam=beam, alpha=alpha, should_stop=should_stop)
         for i, h in zip(idx, hyps):
             out[i] = h
+        bar.update(len(batch))  # after the batch: the bar counts sentences done
     bar.close()
     return out
