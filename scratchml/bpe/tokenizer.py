@@ -31,6 +31,7 @@ from scratchml.errors import ScratchMLError
 FORMAT = "scratchml-bpe"
 VERSION = 1
 _CACHE_LIMIT = 500_000  # distinct pre-tokens kept before the cache starts afresh
+_CACHE_MAX_CHARS = 64    # longer pre-tokens are rare in text and only fill the cache (random strings)
 _NO_MERGE = 1 << 62
 
 
@@ -148,9 +149,11 @@ class Tokenizer:
         for w in self._pat.findall(text):
             ids = cache.get(w)
             if ids is None:
-                if len(cache) >= _CACHE_LIMIT:
-                    cache.clear()
-                ids = cache[w] = self._bpe(w)
+                ids = self._bpe(w)
+                if len(w) <= _CACHE_MAX_CHARS:
+                    if len(cache) >= _CACHE_LIMIT:
+                        cache.clear()
+                    cache[w] = ids
             out += ids
         return out
 

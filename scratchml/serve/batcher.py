@@ -37,7 +37,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from scratchml.serve.schedule import Job, Turns
+from scratchml.serve.turns import Job, Turns
 from scratchml.translate.decode import DecodingCancelled
 
 log = logging.getLogger("scratchml.serve")

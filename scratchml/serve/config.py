@@ -38,7 +38,8 @@ class ServeConfig:
     bf16: bool | None = None       # decode in bfloat16; None: where the hardware computes it natively
 
     def __post_init__(self):
-        hosts = tuple(h.strip().strip("[]").lower() for h in self.allowed_hosts if h.strip())
+        given = self.allowed_hosts.split(",") if isinstance(self.allowed_hosts, str) else self.allowed_hosts
+        hosts = tuple(h.strip().strip("[]").lower() for h in given if h.strip())
         object.__setattr__(self, "allowed_hosts", hosts)  # "[::1]" and "::1" alike
         for f in ("max_chars", "max_texts", "max_text_tokens", "max_request_tokens", "max_beam", "default_beam",
                   "attention_max_chars", "attention_max_tokens", "max_batch_texts", "decode_chunk",

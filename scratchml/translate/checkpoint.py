@@ -31,7 +31,10 @@ FILES = ("model.safetensors", "config.json", "tokenizer.json")
 
 def _fsync(path: Path) -> None:
     """Make ``path``'s content durable: a file's bytes, or a folder's list of names (which is where a
-    new file or a rename lives until the folder itself is synced)."""
+    new file or a rename lives until the folder itself is synced). Windows cannot open a folder: there
+    only files are synced."""
+    if os.name == "nt" and path.is_dir():
+        return
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

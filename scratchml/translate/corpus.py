@@ -50,8 +50,9 @@ def _read_lines(path) -> list[str]:
 
 def load_testset(name: str) -> tuple[list[str], list[str]]:
     """English sources and Spanish references of a test set: 'tatoeba', 'newstest2013', or a subset
-    of Tatoeba-test, 'tatoeba-unseen' (both sides absent from spa.txt) or 'tatoeba-distant' (of
-    those, the ones whose English is not within one token edit of a spa.txt English sentence)."""
+    of Tatoeba-test, 'tatoeba-unseen' (both sides absent from spa.txt, even up to case and
+    punctuation: ``normalize``) or 'tatoeba-distant' (of those, the ones whose English is not within
+    one token edit of a spa.txt English sentence)."""
     if name in SUBSETS:
         return _tatoeba_subset(name)
     if name not in TESTSETS:
@@ -66,10 +67,11 @@ def load_testset(name: str) -> tuple[list[str], list[str]]:
 @cache
 def _tatoeba_subset(name: str) -> tuple[list[str], list[str]]:
     pairs = load_pairs()
-    english, spanish = {en for en, _ in pairs}, {es for _, es in pairs}
-    test = [(en, es) for en, es in zip(*load_testset("tatoeba")) if en not in english and es not in spanish]
+    english, spanish = {normalize(en) for en, _ in pairs}, {normalize(es) for _, es in pairs}
+    test = [(en, es) for en, es in zip(*load_testset("tatoeba"))
+            if normalize(en) not in english and normalize(es) not in spanish]
     if name == "tatoeba-distant":
-        near = NearDuplicates(english)
+        near = NearDuplicates(en for en, _ in pairs)
         test = [(en, es) for en, es in test if en not in near]
     return [en for en, _ in test], [es for _, es in test]
 
@@ -132,17 +134,24 @@ def make_splits(pairs: list[tuple[str, str]], valid_fraction: float = VALID_FRAC
     train = train * tatoeba_copies
     removed = 0
     if news is not None:
-        en, es = load_testset("newstest2013")
-        test_keys = set(map(normalize, en)) | set(map(normalize, es))
-        news_train, news_valid = [], []
-        for article, e, s in news:
-            if normalize(e) in test_keys or normalize(s) in test_keys:
-                removed += 1
-            else:
-                (news_valid if in_validation(article, news_valid_fraction) else news_train).append((e, s))
+        news_train, news_valid, removed = _split_news(news, news_valid_fraction)
         train += news_train
         valid = _interleave(valid, news_valid)
     return Splits(train, valid, removed)
+
+
+def _split_news(news: list[tuple[str, str, str]], valid_fraction: float):
+    """(training pairs, validation pairs, pairs removed): whole articles go to validation, and pairs
+    with a side that occurs in newstest2013 (normalized) go nowhere."""
+    en, es = load_testset("newstest2013")
+    test_keys = set(map(normalize, en)) | set(map(normalize, es))
+    train, valid, removed = [], [], 0
+    for article, e, s in news:
+        if normalize(e) in test_keys or normalize(s) in test_keys:
+            removed += 1
+        else:
+            (valid if in_validation(article, valid_fraction) else train).append((e, s))
+    return train, valid, removed
 
 
 def validation_pairs(domain: str) -> list[tuple[str, str]]:
@@ -150,5 +159,5 @@ def validation_pairs(domain: str) -> list[tuple[str, str]]:
     if domain == "tatoeba":
         return [(en, es) for en, es in load_pairs() if in_validation(en, VALID_FRACTION)]
     if domain == "news":
-        return [(en, es) for article, en, es in load_news() if in_validation(article, NEWS_VALID_FRACTION)]
+        return _split_news(load_news(), NEWS_VALID_FRACTION)[1]
     raise ScratchMLError(f"unknown validation domain {domain!r}; choose tatoeba or news")
