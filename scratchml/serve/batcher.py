@@ -163,6 +163,8 @@ class Batcher:
                     self._run_chunk(self.turns.pick(self._jobs), preemptible=self.batching)
         except DecodingCancelled:
             pass  # stop() ran out of time
+        except Exception:  # a bug: said in the service log, and every waiting request is answered
+            log.exception("the translation worker failed; it takes no more requests")
         finally:
             self._fail_all(ShuttingDown("the server is shutting down"))
 
@@ -285,6 +287,8 @@ class Batcher:
 
     def _fail_all(self, error: Exception) -> None:
         """At the worker's end: everything it still holds, or that is still in the inbox, fails."""
+        with self._lock:  # first refuse new submissions, so none lands in an inbox nobody reads
+            self._closed = True
         items = [*self._jobs, *self._calls]
         self._jobs, self._calls = [], collections.deque()
         while True:
