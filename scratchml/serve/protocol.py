@@ -3,7 +3,7 @@
 A deadline for the request head. uvicorn closes a keep-alive connection that stays silent after a
 reply (``timeout_keep_alive``), but it starts that clock only after a first reply, and any byte
 stops it: a connection that never sends a request, or sends its head one byte at a time, is kept
-open for good (2,000 of them were, in a test). Here a connection must deliver a complete request
+open for good, each holding a socket and memory. Here a connection must deliver a complete request
 head within ``timeout_keep_alive`` seconds (``--idle-timeout``) of opening or of its last reply;
 otherwise it is closed. The body has its own deadline (``read_body`` in app.py).
 

@@ -51,7 +51,7 @@ def request_models(cfg: ServeConfig, longest_output: int) -> tuple[type[BaseMode
 
 class Timing(BaseModel):
     queue_ms: float = Field(description="waiting for the worker")
-    decode_ms: float = Field(description="decoding the batch this request was part of")
+    decode_ms: float = Field(description="from its first decoding call to its last (other requests' turns included)")
     total_ms: float = Field(description="from the request's arrival to its reply")
 
 
