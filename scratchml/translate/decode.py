@@ -39,18 +39,29 @@ def _drop_finished(keep: torch.Tensor, memory, src_mask, caches: list[KVCache]):
     return memory.index_select(0, keep), src_mask.index_select(0, keep)
 
 
+def _limits(max_len: int | list[int], B: int) -> list[int]:
+    """``max_len``: one output length limit for the batch, or one per sentence."""
+    limits = [max_len] * B if isinstance(max_len, int) else list(max_len)
+    if len(limits) != B or min(limits, default=1) < 1:
+        raise ValueError(f"need {B} output length limits of at least 1, got {max_len}")
+    return limits
+
+
 @torch.no_grad()
-def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, use_cache: bool = True,
+def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int | list[int], use_cache: bool = True,
                   should_stop: Callable[[], bool] | None = None) -> list[list[int]]:
-    """src (B, S) -> for each sentence the argmax token at every step, until <eos> or ``max_len``."""
+    """src (B, S) -> for each sentence the argmax token at every step, until <eos> or its ``max_len``
+    (one limit for all, or one per sentence)."""
     cfg = model.cfg
     memory, src_mask = model.encode(src)
     B = src.size(0)
+    limits = _limits(max_len, B)
+    limit = torch.tensor(limits, device=src.device)  # (B,)
     tokens = torch.full((B, 1), cfg.bos_id, dtype=torch.long, device=src.device)  # (rows, 1 + step)
     sentence = torch.arange(B, device=src.device)  # the sentence of each row still decoding
     out: list[list[int]] = [[] for _ in range(B)]
     cache = model.new_cache() if use_cache else None
-    for step in range(max_len):
+    for step in range(max(limits)):
         _check(should_stop)
         if use_cache:
             logits = model.decode(tokens[:, -1:], memory, src_mask, cache, start=step)
@@ -58,7 +69,8 @@ def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, use_cache
             logits = model.decode(tokens, memory, src_mask)
         nxt = logits[:, -1].argmax(-1)
         tokens = torch.cat([tokens, nxt[:, None]], dim=1)
-        done = nxt == cfg.eos_id
+        # a sentence ends at <eos> or at its own length limit, whatever the others of its batch do
+        done = (nxt == cfg.eos_id) | (step + 1 >= limit[sentence])
         if bool(done.any()):
             for row in done.nonzero()[:, 0].tolist():
                 out[int(sentence[row])] = tokens[row, 1:].tolist()
@@ -68,9 +80,6 @@ def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, use_cache
             tokens, sentence = tokens.index_select(0, keep), sentence.index_select(0, keep)
             caches = [c for layer in cache or [] for c in (layer.self_attn, layer.cross_attn)]
             memory, src_mask = _drop_finished(keep, memory, src_mask, caches)
-    else:
-        for row, b in enumerate(sentence.tolist()):  # out of steps before <eos>
-            out[b] = tokens[row, 1:].tolist()
     return [_strip(ids, cfg) for ids in out]
 
 
@@ -87,13 +96,15 @@ def length_penalty(length: int, alpha: float) -> float:
 
 
 @torch.no_grad()
-def beam_search(model: Transformer, src: torch.Tensor, max_len: int, beam: int = 4,
+def beam_search(model: Transformer, src: torch.Tensor, max_len: int | list[int], beam: int = 4,
                 alpha: float = 0.6, should_stop: Callable[[], bool] | None = None) -> list[list[int]]:
     """Batched beam search: keeps ``beam`` live hypotheses per sentence; a hypothesis that emits
     <eos> is set aside with score log P(Y|X) / lp(Y). A sentence is done when it has ``beam``
-    finished hypotheses (its rows then leave the batch); the best normalized one is returned."""
+    finished hypotheses (its rows then leave the batch), or at its ``max_len`` (one limit for all,
+    or one per sentence); the best normalized one is returned."""
     cfg = model.cfg
     B, K = src.size(0), beam
+    limits = _limits(max_len, B)
     memory, src_mask = model.encode(src)
     # Step 0 expands one row per sentence (all K hypotheses would start identical); after it every
     # sentence has K rows. Rows of one sentence share the encoder output and its projections.
@@ -102,7 +113,7 @@ def beam_search(model: Transformer, src: torch.Tensor, max_len: int, beam: int =
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(B)]
     active = list(range(B))  # the sentence of each block of R rows still decoding
     cache = model.new_cache()
-    for step in range(max_len):
+    for step in range(max(limits)):
         _check(should_stop)
         logits = model.decode(tokens[:, -1:], memory, src_mask, cache, start=step)[:, -1]
         logp = logits.float().log_softmax(-1)  # (A*R, V)
@@ -122,9 +133,10 @@ def beam_search(model: Transformer, src: torch.Tensor, max_len: int, beam: int =
                         finished[b].append((s / length_penalty(step + 1, alpha), tokens[row, 1:].tolist()))
                 elif len(alive) < K:
                     alive.append((row, tok, s))
-            if len(finished[b]) >= K or not alive:  # done, or out of candidates
-                if not finished[b]:
-                    finished[b].append((0.0, tokens[j * R, 1:].tolist()))
+            if len(finished[b]) >= K or not alive or step + 1 >= limits[b]:  # done, out of candidates or steps
+                if not finished[b]:  # nothing ended with <eos>: the best live hypothesis
+                    row, tok = (alive[0][0], [alive[0][1]]) if alive else (j * R, [])
+                    finished[b].append((0.0, tokens[row, 1:].tolist() + tok))
                 continue
             kept.append(j)
             alive += [(j * R, cfg.pad_id, float("-inf"))] * (K - len(alive))  # dead rows keep K per sentence
@@ -143,12 +155,14 @@ def beam_search(model: Transformer, src: torch.Tensor, max_len: int, beam: int =
             blocks = torch.tensor([j * R for j in kept for _ in range(K)], device=src.device)
             memory, src_mask = _drop_finished(blocks, memory, src_mask, [layer.cross_attn for layer in cache])
             active = [active[j] for j in kept]
-    else:
-        for j, b in enumerate(active):  # out of steps: a sentence with nothing finished takes its best live one
-            if not finished[b]:
-                k = int(scores[j].argmax())
-                finished[b].append((0.0, tokens[j * scores.size(1) + k, 1:].tolist()))
     return [_strip(max(f, key=lambda t: t[0])[1], cfg) for f in finished]
+
+
+def output_limit(source_tokens: int, model_max_len: int, max_length: int | None = None) -> int:
+    """Output tokens a source of ``source_tokens`` (with its <eos>) may produce: 1.5 x + 10, a
+    bound that real translations stay well within and that stops a decoder that loops."""
+    limit = min(model_max_len - 1, int(1.5 * source_tokens) + 10)
+    return limit if max_length is None else max(1, min(limit, max_length))
 
 
 @torch.no_grad()
@@ -156,8 +170,9 @@ def decode_sorted(model: Transformer, sources: list[list[int]], beam: int = 1, a
                   batch_size: int = 64, max_length: int | None = None, bf16: bool = False,
                   progress: bool = False, should_stop: Callable[[], bool] | None = None) -> list[list[int]]:
     """Output ids for each list of source ids (an empty source gives an empty output). Sources are
-    decoded in batches of similar length; each may grow to 1.5 x its batch's longest source + 10
-    tokens, within the model's ``max_len`` and ``max_length``. ``should_stop``: see the module's
+    decoded in batches of similar length; each output may grow to 1.5 x its own source + 10 tokens,
+    within the model's ``max_len`` and ``max_length``, so a translation does not depend on the other
+    sentences of its batch. ``should_stop``: see the module's
     docstring; it is asked before every step of every batch."""
     cfg, device = model.cfg, next(model.parameters()).device
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
@@ -170,14 +185,12 @@ def decode_sorted(model: Transformer, sources: list[list[int]], beam: int = 1, a
             bar.update(len(batch))
             continue
         src = pad([sources[i] + [cfg.eos_id] for i in idx], cfg.pad_id).to(device)
-        limit = min(cfg.max_len - 1, int(1.5 * src.size(1)) + 10)
-        if max_length is not None:
-            limit = max(1, min(limit, max_length))
+        limits = [output_limit(len(sources[i]) + 1, cfg.max_len, max_length) for i in idx]  # +1: <eos>
         with autocast(device, bf16):
             if beam == 1:
-                hyps = greedy_decode(model, src, limit, should_stop=should_stop)
+                hyps = greedy_decode(model, src, limits, should_stop=should_stop)
             else:
-                hyps = beam_search(model, src, limit, beam=beam, alpha=alpha, should_stop=should_stop)
+                hyps = beam_search(model, src, limits, beam=beam, alpha=alpha, should_stop=should_stop)
         for i, h in zip(idx, hyps):
             out[i] = h
         bar.update(len(batch))  # after the batch: the bar counts sentences done

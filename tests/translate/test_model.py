@@ -77,3 +77,28 @@ def test_beam_search_finds_a_hypothesis_at_least_as_likely_as_greedy():
 def test_shippable_presets_fit_25_mb_in_float16(size, millions):
     n = Transformer(preset(size, vocab_size=10_000)).num_parameters()
     assert round(n / 1e6, 2) == millions and 2 * n <= 25_000_000
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_a_translation_does_not_depend_on_the_other_sentences_of_its_batch(beam):
+    # A random model rarely emits <eos>, so its outputs run to their length limit: the limit of the
+    # short sentence must come from its own length, not from the long sentence batched with it.
+    from scratchml.translate.decode import decode_sorted, output_limit
+
+    model = _tiny_model(seed=5)
+    short, long = [5, 6, 7], list(range(3, 43))
+    alone = decode_sorted(model, [short], beam=beam, alpha=0.6)
+    together = decode_sorted(model, [short, long], beam=beam, alpha=0.6, batch_size=2)
+    assert together[0] == alone[0]
+    assert len(alone[0]) <= output_limit(len(short) + 1, model.cfg.max_len)
+    assert together[1] == decode_sorted(model, [long], beam=beam, alpha=0.6)[0]
+
+
+def test_per_sentence_limits_equal_decoding_each_sentence_alone():
+    model = _tiny_model(seed=2)
+    src = torch.randint(3, 50, (3, 6))
+    limits = [2, 9, 5]
+    for decode in (greedy_decode, lambda m, s, n: beam_search(m, s, n, beam=2)):
+        batched = decode(model, src, limits)
+        assert batched == [decode(model, src[i:i + 1], limits[i])[0] for i in range(3)]
+        assert all(len(out) <= n for out, n in zip(batched, limits))
