@@ -8,8 +8,8 @@
 
 Client errors are answered as JSON ``{"detail": "..."}`` with a 4xx status, never a 500 (the
 checks are in inputs.py). A full queue gives 503 with ``Retry-After``; a request not done within
-``timeout_s`` gives 504, and its decoding stops (batcher.py). Every reply carries the headers of
-security.py, and requests for another host name get 421.
+``timeout_s`` gives 504, and its decoding stops (batcher.py), as it does when its client
+disconnects. Every reply carries the headers of security.py; requests for another host get 421.
 """
 
 import asyncio
@@ -39,6 +39,8 @@ log = logging.getLogger("scratchml.serve")
 # other site may frame it.
 PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
             "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+# A client that closes its connection stops its decoding too; checked this often while it waits.
+DISCONNECT_POLL_S = 0.25
 SATURATED = 0.9  # /healthz says "degraded" when the accepted requests fill this share of the queue
 
 
@@ -112,12 +114,23 @@ def create_app(translator, cfg: ServeConfig | None = None, model_info: dict | No
             raise ApiError(503, f"the server is busy ({e}); retry in {retry} s",
                            {"Retry-After": str(retry)}) from None
 
-    async def wait(future, arrived: float):
-        left = cfg.timeout_s - (time.perf_counter() - arrived)
+    async def wait(future, arrived: float, request: Request):
+        """The future's result, within the request's timeout and while its client is connected;
+        otherwise the future is cancelled: the worker drops it, or stops decoding it at its next step."""
+        done = asyncio.wrap_future(future)
+        deadline = arrived + cfg.timeout_s
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), timeout=max(left, 0.0))
+            while not done.done():
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    raise TimeoutError
+                await asyncio.wait({done}, timeout=min(left, DISCONNECT_POLL_S))
+                if not done.done() and await request.is_disconnected():
+                    future.cancel()
+                    raise ApiError(499, "the client closed the connection; its translation was stopped")
+            return done.result()
         except TimeoutError:
-            future.cancel()  # the worker drops it, or stops decoding it at the next step
+            future.cancel()
             raise ApiError(504, f"the translation did not finish within {cfg.timeout_s:g} s and was stopped; "
                                 "send fewer or shorter texts, or retry later") from None
         except ShuttingDown:
@@ -138,7 +151,8 @@ def create_app(translator, cfg: ServeConfig | None = None, model_info: dict | No
         names = ["text"] if req.text is not None else [f"texts.{i}" for i in range(len(texts))]
         check_tokens(prepared.text_tokens, names, cfg.max_text_tokens, cfg.max_request_tokens)
         if prepared.pieces:
-            result: Result = await wait(submit(batcher.submit, prepared, req.beam, req.max_length), arrived)
+            result: Result = await wait(submit(batcher.submit, prepared, req.beam, req.max_length), arrived,
+                                        request)
         else:  # nothing to decode: empty texts, or texts without a word (kept as they are)
             result = Result(translator.finish(prepared, []), 0.0, 0.0, 0, 0)
         reply = TranslateResponse(
@@ -163,7 +177,7 @@ def create_app(translator, cfg: ServeConfig | None = None, model_info: dict | No
             return {"translation": translator.translate(req.text, beam=1), "source": source, "target": target,
                     "weights": weights.mul(1000).round().int().tolist()}
 
-        return JSONResponse(await wait(submit(batcher.call, run), arrived))
+        return JSONResponse(await wait(submit(batcher.call, run), arrived, request))
 
     @app.get("/healthz", response_model=Health, responses={503: {"model": Health}}, summary="Readiness and model")
     async def healthz():
@@ -172,8 +186,9 @@ def create_app(translator, cfg: ServeConfig | None = None, model_info: dict | No
         problems = []
         if batcher.accepted >= SATURATED * cfg.queue_size:
             problems.append(f"saturated: {batcher.accepted} of {cfg.queue_size} places in the queue are taken")
-        if busy > 2 * cfg.timeout_s:
-            problems.append(f"stuck: one decoding call has run for {busy:.0f} s, twice the request timeout")
+        stalled = batcher.stalled_seconds()
+        if stalled > cfg.timeout_s:
+            problems.append(f"stuck: no decoding step for {stalled:.0f} s, longer than the request timeout")
         status = "unavailable" if not batcher.running else "degraded" if problems else "ok"
         body = {"status": status, "problems": problems, "version": __version__, "model": info, "limits": limits,
                 "batching": {"enabled": cfg.batching, "max_batch_texts": cfg.max_batch_texts,

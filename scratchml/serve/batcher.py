@@ -79,6 +79,7 @@ class Batcher:
         self.batches = self.requests = self.texts = self.sentences = 0  # counters, written by the worker only
         self.decode_seconds = 0.0
         self.busy_since: float | None = None  # when the decoding call in progress started
+        self.last_step: float | None = None   # when it last made progress (a decoding step), while busy
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._accepted = 0     # requests accepted and not yet answered (guarded by _lock)
@@ -116,6 +117,12 @@ class Batcher:
                 self._abort.set()
                 self._thread.join(grace)
         return not self.running
+
+    def stalled_seconds(self) -> float:
+        """How long the call in progress has gone without a decoding step (0 when idle). Steps take
+        milliseconds, so seconds mean the worker is stuck, however long the call itself runs."""
+        last = self.last_step
+        return time.perf_counter() - last if last is not None else 0.0
 
     def drain_seconds(self) -> float:
         """A guess of how long the accepted requests will take, from the mean decoding time so far."""
@@ -207,6 +214,7 @@ class Batcher:
     def _between_steps(self, jobs: list[Job], long: bool) -> bool:
         """``should_stop`` of a decoding call: first let waiting short requests cut in (long calls
         only), then say whether to stop: the server is stopping, or every request has given up."""
+        self.last_step = time.perf_counter()
         if long and not self._nested and not self._inbox.empty():
             self._admit(wait=False)
             self._nested = True
@@ -229,7 +237,7 @@ class Batcher:
         for job in jobs:
             job.started = job.started or start
         if not self._nested:
-            self.busy_since = start
+            self.busy_since = self.last_step = start
         long = preemptible and not self.turns.short(first)
         try:
             out = self.translator.translate_ids(pieces, beam=first.beam, max_length=first.max_length,
@@ -247,11 +255,12 @@ class Batcher:
             return
         finally:
             if not self._nested:
-                self.busy_since = None
+                self.busy_since = self.last_step = None
         end = time.perf_counter()
         self.batches += 1
         self.sentences += len(pieces)
-        self.decode_seconds += end - start
+        if not self._nested:  # a call cut into by short ones counts their time already
+            self.decode_seconds += end - start
         for (job, i), ids in zip(take, out):
             job.outputs[i] = ids
             job.todo.remove(i)
@@ -276,13 +285,13 @@ class Batcher:
 
     def _run_call(self, item: _Call) -> None:
         if item.future.set_running_or_notify_cancel():
-            self.busy_since = time.perf_counter()
+            self.busy_since = self.last_step = time.perf_counter()
             try:
                 item.future.set_result(item.fn(self.translator))
             except Exception as e:  # the caller sees it; the worker lives on
                 item.future.set_exception(e)
             finally:
-                self.busy_since = None
+                self.busy_since = self.last_step = None
         self._release(item)
 
     def _fail_all(self, error: Exception) -> None:

@@ -173,3 +173,25 @@ def test_a_stop_during_endless_decoding_and_slow_clients_ends_within_timeout_plu
     assert not app.state.batcher.running and app.state.batcher.accepted == 0
     assert not [r for r in errors.records if r.levelno >= logging.ERROR or r.exc_info], \
         [r.getMessage() for r in errors.records]
+
+
+def test_a_client_that_disconnects_stops_its_decoding(translator):
+    gated = Gated(translator)  # its decode never ends by itself; it only listens to should_stop
+    gated.gate.clear()
+    cfg = ServeConfig(timeout_s=30)
+    app = create_app(gated, cfg)
+    with running(app, cfg) as (_, _, port):
+        s = connect(port)
+        body = json.dumps({"text": "endless"}).encode()
+        s.sendall(b"POST /v1/translate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        assert gated.entered.wait(5)
+        s.close()
+        start = time.monotonic()
+        wait_until(lambda: app.state.batcher.accepted == 0 and app.state.batcher.busy_since is None,
+                   timeout=5, what="the decode of the disconnected client to stop")
+        assert time.monotonic() - start < 2  # far within the 30 s timeout
+        gated.gate.set()
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/translate", json={"text": "next"})
+        assert r.json()["translation"] == "NEXT"
+    assert gated.calls == [(["next"], 4)]  # the endless call was abandoned, not finished
