@@ -126,7 +126,8 @@ def _serve(args) -> None:
                       threads=args.threads, bf16=args.bf16, max_text_tokens=args.max_text_tokens,
                       max_request_tokens=args.max_request_tokens, chunk_tokens=args.chunk_tokens,
                       short_tokens=args.short_tokens, body_timeout_s=args.body_timeout,
-                      idle_timeout_s=args.idle_timeout, allowed_hosts=tuple(args.allowed_hosts.split(",")))
+                      idle_timeout_s=args.idle_timeout, max_connections=args.max_connections,
+                      allowed_hosts=tuple(args.allowed_hosts.split(",")))
     serve(args.model, args.host, args.port, cfg, workers=args.workers)
 
 
@@ -233,6 +234,8 @@ def register(sub) -> None:
     s.add_argument("--body-timeout", type=float, default=10.0, help="seconds for a request body to arrive (408)")
     s.add_argument("--idle-timeout", type=float, default=5.0,
                    help="seconds a connection may stay without sending a complete request head")
+    s.add_argument("--max-connections", type=int, default=1000,
+                   help="open connections per process; more are answered 503 and closed")
     s.add_argument("--allowed-hosts", default="127.0.0.1,localhost,[::1]",
                    help="Host header names served, comma-separated (the --host address is added; *: any)")
     _add_bf16(s)

@@ -33,6 +33,7 @@ class ServeConfig:
     body_timeout_s: float = 10.0   # the body must have arrived this long after the request's head; then 408
     idle_timeout_s: float = 5.0    # a connection must send a complete request head this long after it opens
     #                                or after its last reply; then it is closed
+    max_connections: int = 1000    # open connections at most, per worker process; one more gets 503
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS  # Host header values served ("*": any); others get 421
     threads: int = 0               # torch intra-op threads per worker process (0: PyTorch's default)
     bf16: bool | None = None       # decode in bfloat16; None: where the hardware computes it natively
@@ -43,7 +44,7 @@ class ServeConfig:
         object.__setattr__(self, "allowed_hosts", hosts)  # "[::1]" and "::1" alike
         for f in ("max_chars", "max_texts", "max_text_tokens", "max_request_tokens", "max_beam", "default_beam",
                   "attention_max_chars", "attention_max_tokens", "max_batch_texts", "decode_chunk",
-                  "chunk_tokens", "short_tokens", "queue_size"):
+                  "chunk_tokens", "short_tokens", "queue_size", "max_connections"):
             if getattr(self, f) < 1:
                 raise ScratchMLError(f"{f} must be >= 1, got {getattr(self, f)}")
         if not 1 <= self.default_beam <= self.max_beam:

@@ -55,10 +55,11 @@ def app_from_env():
 
 def uvicorn_options(cfg: ServeConfig, host: str, port: int) -> dict:
     """The settings of uvicorn's ``run``/``Config`` for ``cfg``."""
-    from scratchml.serve.protocol import Protocol
+    from scratchml.serve.protocol import SEND_GRACE_S, protocol_for
 
+    protocol = protocol_for(cfg.max_connections, cfg.body_timeout_s + cfg.timeout_s + SEND_GRACE_S)
     # In-flight requests end within their timeout; uvicorn waits 2 s more at most (see the docstring).
-    return dict(host=host, port=port, access_log=False, server_header=False, http=Protocol,
+    return dict(host=host, port=port, access_log=False, server_header=False, http=protocol,
                 timeout_keep_alive=cfg.idle_timeout_s, timeout_graceful_shutdown=math.ceil(cfg.timeout_s) + 2)
 
 

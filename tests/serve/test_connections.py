@@ -195,3 +195,49 @@ def test_a_client_that_disconnects_stops_its_decoding(translator):
         r = httpx.post(f"http://127.0.0.1:{port}/v1/translate", json={"text": "next"})
         assert r.json()["translation"] == "NEXT"
     assert gated.calls == [(["next"], 4)]  # the endless call was abandoned, not finished
+
+
+def test_connections_past_the_limit_get_a_json_503_and_are_not_read(translator):
+    gated = Gated(translator)
+    cfg = ServeConfig(max_connections=2)
+    app = create_app(gated, cfg)
+    with running(app, cfg) as (_, _, port):
+        held = [connect(port) for _ in range(2)]
+        time.sleep(0.2)
+        extra = connect(port)
+        extra.sendall(b'POST /v1/translate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n'
+                      b'Content-Length: 16\r\n\r\n{"text": "no"}  ')
+        status, headers, body = read_reply(extra)
+        assert status == 503 and headers["content-type"] == "application/json" and headers["retry-after"] == "5"
+        assert "too many open connections" in json.loads(body)["detail"]
+        assert headers["x-content-type-options"] == "nosniff"
+        held[0].close()
+        time.sleep(0.2)
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/translate", json={"text": "yes"})
+        assert r.json()["translation"] == "YES"
+    assert gated.calls == [(["yes"], 4)]  # the refused request was never decoded
+
+
+def test_a_reply_overdue_is_cut_off(translator):
+    from scratchml.serve.protocol import protocol_for
+
+    gated = Gated(translator)  # its decode never ends by itself; it only listens to should_stop
+    gated.gate.clear()
+    cfg = ServeConfig(timeout_s=30)
+    app = create_app(gated, cfg)
+    port = free_port()
+    options = {**uvicorn_options(cfg, "127.0.0.1", port), "http": protocol_for(100, 0.5)}
+    server = uvicorn.Server(uvicorn.Config(app, **options, log_level="warning"))
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, what="uvicorn to start")
+        s = connect(port)
+        s.sendall(b'POST /v1/translate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n'
+                  b'Content-Length: 19\r\n\r\n{"text": "endless"}')
+        assert closed_within(s, 3)  # aborted at 0.5 s, long before the 30 s request timeout
+        wait_until(lambda: app.state.batcher.accepted == 0, timeout=5, what="the decode to be dropped")
+    finally:
+        gated.gate.set()
+        server.should_exit = True
+        thread.join(30)
