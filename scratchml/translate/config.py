@@ -96,7 +96,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_minutes: float = 10.0
     valid_bleu_sentences: int = 500
-    train_limit: int = 0             # use only the first N training pairs (0: all); for quick tests
+    train_limit: int = 0             # use only N training pairs, spread over the corpus (0: all); quick tests
 
     def __post_init__(self):
         if self.cooldown_steps < 0:

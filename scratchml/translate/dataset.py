@@ -32,7 +32,9 @@ def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None, splits: Splits |
     if splits is None:
         news = load_news() if cfg.corpus == "tatoeba+news" else None
         splits = make_splits(load_pairs(), news=news, tatoeba_copies=cfg.tatoeba_copies)
-    train = splits.train[:cfg.train_limit] if cfg.train_limit else splits.train
+    train = splits.train
+    if cfg.train_limit and cfg.train_limit < len(train):  # evenly spaced: every domain keeps its share
+        train = [train[i * len(train) // cfg.train_limit] for i in range(cfg.train_limit)]
     log.info("corpus %s: %d training pairs, %d validation pairs, %d removed (they occur in a test set)",
              cfg.corpus, len(train), len(splits.valid), splits.removed)
     if tokenizer is None:

@@ -78,3 +78,18 @@ def test_unseen_subsets_of_tatoeba_test():
     assert set(distant_en) <= set(unseen_en)
     near = NearDuplicates(english)
     assert all(en not in near for en in distant_en[:200])
+
+
+def test_train_limit_keeps_both_domains_in_proportion():
+    from scratchml.translate.config import TrainConfig
+    from scratchml.translate.corpus import Splits
+    from scratchml.translate.dataset import prepare_data
+
+    short = [(f"I see {i}.", f"Veo {i}.") for i in range(300)]
+    news = [(f"The markets fell {i} percent today.", f"Los mercados cayeron {i} por ciento hoy.") for i in range(100)]
+    splits = Splits(train=short + news, valid=short[:2])
+    cfg = TrainConfig(size="tiny", vocab_size=300, train_limit=40)
+    tokenizer, data = prepare_data(cfg, None, splits, progress=False)
+    sources = [tokenizer.decode(ids) for ids in data.train_src]
+    assert len(sources) == 40
+    assert sum("markets" in s for s in sources) == 10  # a quarter of the corpus is news, a quarter of the limit
