@@ -161,6 +161,9 @@ def register(sub) -> None:
     t.add_argument("--name-swap", type=float, default=d.name_swap,
                    help="add copies of this fraction (0..1) of the training pairs whose sides share a name, "
                    "the name replaced by an invented one, to teach copying names")
+    t.add_argument("--typed-copies", type=float, default=d.typed_copies,
+                   help="add copies of this fraction (0..1) of the short training pairs with the English side as "
+                   "people type it (lower case, no closing mark)")
     t.add_argument("--corpus", default=d.corpus, choices=["tatoeba", "tatoeba+news"],
                    help="training data: Tatoeba (spa.txt), or Tatoeba and News Commentary (SCRATCHML_DATA/en-es-news)")
     t.add_argument("--tatoeba-copies", type=int, default=d.tatoeba_copies,

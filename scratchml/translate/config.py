@@ -90,6 +90,7 @@ class TrainConfig:
     cooldown_steps: int = 0          # decay lr linearly to 0 over the last N of max_steps (0: off)
     max_sentence_tokens: int = 100   # longer training pairs are skipped
     name_swap: float = 0.0           # add copies of this fraction of the pairs sharing a name, renamed (names.py)
+    typed_copies: float = 0.0        # add copies of this fraction of the short pairs, English typed (typed.py)
     corpus: str = "tatoeba"          # training data: tatoeba (spa.txt) | tatoeba+news (and News Commentary)
     tatoeba_copies: int = 1          # times each Tatoeba training pair appears in an epoch
     bf16: bool | None = None         # bfloat16 autocast; None: where the hardware computes it natively
@@ -108,8 +109,9 @@ class TrainConfig:
             raise ScratchMLError(f"unknown corpus {self.corpus!r}; choose one of {', '.join(CORPORA)}")
         if self.tatoeba_copies < 1:
             raise ScratchMLError(f"tatoeba_copies must be at least 1, got {self.tatoeba_copies}")
-        if not 0 <= self.name_swap <= 1:
-            raise ScratchMLError(f"name_swap is a fraction of the pairs, within 0..1; got {self.name_swap}")
+        for f in ("name_swap", "typed_copies"):
+            if not 0 <= getattr(self, f) <= 1:
+                raise ScratchMLError(f"{f} is a fraction of the pairs, within 0..1; got {getattr(self, f)}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

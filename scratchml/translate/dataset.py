@@ -1,5 +1,6 @@
 """The training data of the translator, as token ids: the corpus split, the BPE tokenizer trained
-on the training split, renamed copies of pairs that share a name (names.py), and a length filter."""
+on the training split, renamed copies of pairs that share a name (names.py), typed copies of short
+pairs (typed.py), and a length filter."""
 
 import logging
 from dataclasses import dataclass
@@ -8,6 +9,7 @@ from scratchml.bpe import Tokenizer
 from scratchml.translate.config import TrainConfig
 from scratchml.translate.corpus import Splits, load_news, load_pairs, make_splits
 from scratchml.translate.names import swap_names
+from scratchml.translate.typed import typed_copies
 
 log = logging.getLogger("scratchml.translate")
 SPECIALS = ("<pad>", "<bos>", "<eos>")
@@ -43,6 +45,10 @@ def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None, splits: Splits |
     if cfg.name_swap:                    # after the tokenizer, which is trained on the corpus as it is
         copies = swap_names(train, cfg.name_swap, cfg.seed)
         log.info("name swap: %d copies of pairs sharing a name, renamed", len(copies))
+        train = train + copies
+    if cfg.typed_copies:
+        copies = typed_copies(train, cfg.typed_copies, cfg.seed)
+        log.info("typed copies: %d short pairs with the English side lower-cased, without closing marks", len(copies))
         train = train + copies
 
     def encode(texts):
