@@ -84,11 +84,12 @@ class Batcher:
         self._lock = threading.Lock()
         self._accepted = 0     # requests accepted and not yet answered (guarded by _lock)
         self._long = 0         # of which long ones (guarded by _lock)
-        self._closed = False   # no more submissions (guarded by _lock)
+        self._refusing = False  # submissions are refused from now on (guarded by _lock)
         self._abort = threading.Event()
         self._jobs: list[Job] = []  # the worker's own: accepted jobs with sentences left
         self._calls: collections.deque = collections.deque()
-        self._closing = self._nested = False
+        self._draining = False  # the worker got _STOP: it finishes what it holds, then ends
+        self._nested = False    # a short call is running inside a long one's should_stop
         self._thread: threading.Thread | None = None
 
     @property
@@ -109,7 +110,7 @@ class Batcher:
         progress at its next step and fail what is left with ``ShuttingDown``, waiting ``grace``
         seconds more for the worker. Returns whether the worker ended."""
         with self._lock:
-            self._closed = True
+            self._refusing = True
         if self.running:
             self._inbox.put(_STOP)
             self._thread.join(timeout)
@@ -140,7 +141,7 @@ class Batcher:
     def _put(self, item):
         long = isinstance(item, Job) and not self.turns.short(item)
         with self._lock:
-            if self._closed or not self.running:
+            if self._refusing or not self.running:
                 raise QueueFull("the translation worker is not running")
             if self._accepted >= self.queue_size:
                 raise QueueFull(f"{self.queue_size} requests are already waiting")
@@ -160,7 +161,7 @@ class Batcher:
 
     def _loop(self) -> None:
         try:
-            while not (self._closing and not self._jobs and not self._calls):
+            while not (self._draining and not self._jobs and not self._calls):
                 self._admit(wait=not self._jobs and not self._calls)
                 while self._calls and not self._abort.is_set():
                     self._run_call(self._calls.popleft())
@@ -179,11 +180,11 @@ class Batcher:
         """Move what the inbox holds to the worker's lists. ``wait``: the worker is idle, so block
         for the next item, then give others ``max_wait`` to join it (the batching window)."""
         deadline = 0.0
-        if wait and not self._closing:
+        if wait and not self._draining:
             self._take(self._inbox.get())
             deadline = time.perf_counter() + self.max_wait
         while True:  # within the window (while there is room) wait for more; then take what is there
-            room = not self._closing and sum(len(j.todo) for j in self._jobs) < self.max_batch_texts
+            room = not self._draining and sum(len(j.todo) for j in self._jobs) < self.max_batch_texts
             left = deadline - time.perf_counter() if room else 0.0
             try:
                 self._take(self._inbox.get(timeout=left) if left > 0 else self._inbox.get_nowait())
@@ -202,7 +203,7 @@ class Batcher:
 
     def _take(self, item) -> None:
         if item is _STOP:
-            self._closing = True
+            self._draining = True
         elif isinstance(item, _Call):
             self._calls.append(item)
         elif item.pieces:
@@ -297,7 +298,7 @@ class Batcher:
     def _fail_all(self, error: Exception) -> None:
         """At the worker's end: everything it still holds, or that is still in the inbox, fails."""
         with self._lock:  # first refuse new submissions, so none lands in an inbox nobody reads
-            self._closed = True
+            self._refusing = True
         items = [*self._jobs, *self._calls]
         self._jobs, self._calls = [], collections.deque()
         while True:
