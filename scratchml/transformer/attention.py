@@ -25,13 +25,31 @@ from scratchml.transformer.cache import KVCache
 def scaled_dot_product_attention(q, k, v, mask=None, dropout_p: float = 0.0):
     """q: (B, H, T, Dh), k and v: (B, H, S, Dh), mask: bool broadcastable to (B, H, T, S), True
     where a query may attend. Returns the output (B, H, T, Dh) and the weights (B, H, T, S)."""
-    scores = (q @ k.transpose(-2, -1)) * q.size(-1) ** -0.5  # (B, H, T, S)
+    # The scores are the largest tensor of the layer (T x S per head), so each pass over them counts:
+    # scale the queries instead (the same numbers when Dh is a power of two), and mask by adding 0 or
+    # -inf in place.
+    scores = (q * q.size(-1) ** -0.5) @ k.transpose(-2, -1)  # (B, H, T, S)
     if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
+        scores += torch.zeros(mask.shape, dtype=scores.dtype, device=scores.device).masked_fill_(~mask, float("-inf"))
     weights = scores.softmax(dim=-1)
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)
     return weights.to(v.dtype) @ v, weights
+
+
+def attention_in_slices(q, k, v, mask=None, max_scores: int = 1 << 20) -> torch.Tensor:
+    """The output of ``scaled_dot_product_attention`` (no dropout), a few batch rows at a time: the
+    same, bit for bit. A big batch of long sequences has a big score tensor (32 texts of 256 tokens,
+    12 heads: 100 MB), and moving it through memory costs more than the arithmetic; slices of at most
+    ``max_scores`` scores (4 MB in float32) stay in the CPU's cache. Attention weights are not kept."""
+    B, H, T, S = q.size(0), q.size(1), q.size(2), k.size(2)
+    rows = max(1, max_scores // (H * T * S))
+    if rows >= B:
+        return scaled_dot_product_attention(q, k, v, mask)[0]
+    per_row = mask is not None and mask.dim() == 4 and mask.size(0) == B  # else it broadcasts over rows
+    return torch.cat([scaled_dot_product_attention(q[i:i + rows], k[i:i + rows], v[i:i + rows],
+                                                   mask[i:i + rows] if per_row else mask)[0]
+                      for i in range(0, B, rows)])
 
 
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -86,7 +104,11 @@ class MultiHeadAttention(nn.Module):
             q, k, v = (split_heads(t, self.n_heads) for t in self.qkv(x).chunk(3, dim=-1))
             if cache is not None:
                 k, v = cache.append(k, v)  # (B, H, past + T, Dh)
-        y, w = scaled_dot_product_attention(q, k, v, mask, self.dropout if self.training else 0.0)
-        if self.keep_weights:
-            self.weights = w
+        dropout = self.dropout if self.training else 0.0
+        if dropout > 0.0 or self.keep_weights:
+            y, w = scaled_dot_product_attention(q, k, v, mask, dropout)
+            if self.keep_weights:
+                self.weights = w
+        else:
+            y = attention_in_slices(q, k, v, mask)
         return self.proj(merge_heads(y))

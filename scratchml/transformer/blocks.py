@@ -1,10 +1,11 @@
-"""Pre-LN Transformer blocks: a residual stream that each sub-layer reads through a LayerNorm and
-adds its output to, x + f(LN(x)).
+"""Transformer blocks: a residual stream that each sub-layer adds its output to.
 
-Pre-LN (Xiong et al. 2020, "On Layer Normalization in the Transformer Architecture") keeps the
-residual path free of normalization, so gradients reach the first layers unscaled and training is
-stable without a long warm-up; the original post-LN block, LN(x + f(x)), needs one. GPT-2 uses
-pre-LN too. Dropout on each sub-layer's output is the "residual dropout" of Vaswani et al. (5.4).
+Pre-LN blocks read it through a LayerNorm, x + f(LN(x)). That keeps the residual path free of
+normalization, so gradients reach the first layers unscaled and training is stable without a long
+warm-up (Xiong et al. 2020, "On Layer Normalization in the Transformer Architecture"); the translator
+and GPT-2 use them. The original post-LN block (Vaswani et al. 2017) normalizes after the addition,
+LN(x + f(x)), and needs that warm-up; BERT has it, so loading BERT's weights needs it too. Dropout on
+each sub-layer's output is the "residual dropout" of Vaswani et al. (5.4).
 """
 
 import torch.nn as nn
@@ -52,3 +53,21 @@ class DecoderBlock(nn.Module):
         x = x + self.dropout(self.self_attn(self.ln1(x), self_mask, cache=self_cache))
         x = x + self.dropout(self.cross_attn(self.ln2(x), memory_mask, memory=memory, cache=cross_cache))
         return x + self.dropout(self.ffn(self.ln3(x)))
+
+
+class PostLNBlock(nn.Module):
+    """The original encoder layer, LayerNorm after each residual addition: BERT's layer
+    (Devlin et al. 2019) with ``activation="gelu"``, ``qkv_bias=True`` and ``eps=1e-12``."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.0,
+                 attention_dropout: float = 0.0, activation: str = "relu", qkv_bias: bool = False,
+                 eps: float = 1e-5):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(d_model, eps=eps), nn.LayerNorm(d_model, eps=eps)
+        self.attn = MultiHeadAttention(d_model, n_heads, bias=qkv_bias, dropout=attention_dropout)
+        self.ffn = FeedForward(d_model, d_ff, activation)
+        self.dropout = Dropout(dropout)
+
+    def forward(self, x, mask):  # (B, T, C) -> (B, T, C)
+        x = self.ln1(x + self.dropout(self.attn(x, mask)))
+        return self.ln2(x + self.dropout(self.ffn(x)))

@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from scratchml.transformer import KVCache, MultiHeadAttention, causal_mask, padding_mask, scaled_dot_product_attention
+from scratchml.transformer.attention import attention_in_slices
 
 
 @pytest.mark.parametrize("mask_kind", ["none", "causal", "padding", "both"])
@@ -92,3 +93,16 @@ def test_kept_weights_are_a_distribution_over_unmasked_keys():
     w = attn.weights  # (B, H, T, S)
     assert w.shape == (1, 2, 4, 4)
     assert torch.allclose(w.sum(-1), torch.ones(1, 2, 4)) and torch.all(w[..., 3] == 0)
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "causal", "padding"])
+def test_attention_in_slices_is_bit_for_bit_the_whole_batch_at_once(mask_kind):
+    g = torch.Generator().manual_seed(4)
+    B, H, T, Dh = 5, 3, 6, 8
+    q, k, v = (torch.randn(B, H, T, Dh, generator=g) for _ in range(3))
+    tokens = torch.randint(1, 9, (B, T), generator=g)
+    tokens[1, 4:] = tokens[3, 2:] = 0
+    mask = {"none": None, "causal": causal_mask(T), "padding": padding_mask(tokens, 0)}[mask_kind]
+    whole, _ = scaled_dot_product_attention(q, k, v, mask)
+    for max_scores in (1, 2 * H * T * T, 10 ** 9):  # one row, two rows (the last slice shorter), all rows
+        assert torch.equal(attention_in_slices(q, k, v, mask, max_scores), whole)
