@@ -1,0 +1,36 @@
+"""Retrieval: find the documents of a collection that answer a query, and measure how well.
+
+Lexical retrieval is ``analysis.py`` (text to terms), ``index.py`` (the inverted index) and
+``bm25.py`` (the ranking function). Dense retrieval is ``wordpiece.py`` (BERT's tokenizer),
+``bert.py`` (the encoder) and ``encoder.py`` (text to one unit vector), searched by ``vectors.py``
+(exact, and an inverted file over ``kmeans.py``'s cells); ``store.py`` writes index files.
+``metrics.py`` scores a ranking against human judgments, and ``scifact.py`` loads the BEIR SciFact
+benchmark.
+
+The names are imported lazily, so that using one part does not import what another part needs.
+"""
+
+import importlib
+
+# public name -> (module, name in that module)
+_EXPORTS = {
+    "Analyzer": ("analysis", "Analyzer"), "LUCENE_STOPWORDS": ("analysis", "LUCENE_STOPWORDS"),
+    "InvertedIndex": ("index", "InvertedIndex"),
+    "BM25": ("bm25", "BM25"),
+    "ndcg_at_k": ("metrics", "ndcg_at_k"), "recall_at_k": ("metrics", "recall_at_k"),
+    "mrr_at_k": ("metrics", "mrr_at_k"), "evaluate": ("metrics", "evaluate"),
+    "WordPiece": ("wordpiece", "WordPiece"), "Encoding": ("wordpiece", "Encoding"),
+    "Bert": ("bert", "Bert"), "BertConfig": ("bert", "BertConfig"),
+    "Encoder": ("encoder", "Encoder"), "minilm_dir": ("encoder", "minilm_dir"),
+    "ExactIndex": ("vectors", "ExactIndex"), "IVFIndex": ("vectors", "IVFIndex"), "kmeans": ("kmeans", "kmeans"),
+    "Document": ("scifact", "Document"), "load_corpus": ("scifact", "load_corpus"),
+    "load_queries": ("scifact", "load_queries"), "load_qrels": ("scifact", "load_qrels"),
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module, attr = _EXPORTS[name]
+        return getattr(importlib.import_module(f"scratchml.retrieve.{module}"), attr)
+    raise AttributeError(f"module 'scratchml.retrieve' has no attribute {name!r}")

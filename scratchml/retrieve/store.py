@@ -1,0 +1,58 @@
+"""Index files: NumPy arrays and a JSON header in one ``.npz``, never pickled.
+
+``np.load(..., allow_pickle=False)`` reads only plain arrays, so opening an index file someone sent
+can never run code (a pickle can). The header is a JSON text stored as a 0-d string array; it names
+the format and its version, so an old or foreign file is refused with a message, not misread.
+
+Writes are atomic: the file is written under a temporary name, flushed to disk, then renamed over
+the old one, so an interrupted build leaves the previous index intact.
+"""
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from scratchml.errors import ScratchMLError
+
+
+def save_npz(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, header=np.array(json.dumps(header)), **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load_npz(path: str | Path, fmt: str, version: int, what: str = "index") -> tuple[dict, dict[str, np.ndarray]]:
+    """(header, arrays) of a file written by ``save_npz`` with header format ``fmt`` and ``version``."""
+    path = Path(path)
+    try:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ValueError("a bare .npy array, not an .npz archive")
+        with npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except FileNotFoundError:
+        raise ScratchMLError(f"{path}: no such {what} file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # truncated, or not ours at all
+        raise ScratchMLError(f"{path}: not a scratchml {what} file ({e})") from None
+    try:
+        header = json.loads(str(arrays.pop("header")))
+        if header.get("format") != fmt:
+            raise ValueError(f"format {header.get('format')!r}")
+    except (KeyError, ValueError, AttributeError) as e:
+        raise ScratchMLError(f"{path}: not a scratchml {what} file ({e})") from None
+    if header.get("version") != version:
+        raise ScratchMLError(f"{path}: {what} format version {header.get('version')!r}, this scratchml reads "
+                             f"version {version}; rebuild the {what}")
+    return header, arrays
