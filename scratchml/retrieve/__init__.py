@@ -3,7 +3,8 @@
 Lexical retrieval is ``analysis.py`` (text to terms), ``index.py`` (the inverted index) and
 ``bm25.py`` (the ranking function). Dense retrieval is ``wordpiece.py`` (BERT's tokenizer),
 ``bert.py`` (the encoder) and ``encoder.py`` (text to one unit vector), searched by ``vectors.py``
-(exact, and an inverted file over ``kmeans.py``'s cells); ``store.py`` writes index files.
+(exact, and an inverted file over ``kmeans.py``'s cells); ``store.py`` writes index files, and ``fusion.py`` merges
+rankings (hybrid search).
 ``metrics.py`` scores a ranking against human judgments, and ``scifact.py`` loads the BEIR SciFact
 benchmark.
 
@@ -23,6 +24,8 @@ _EXPORTS = {
     "Bert": ("bert", "Bert"), "BertConfig": ("bert", "BertConfig"),
     "Encoder": ("encoder", "Encoder"), "minilm_dir": ("encoder", "minilm_dir"),
     "ExactIndex": ("vectors", "ExactIndex"), "IVFIndex": ("vectors", "IVFIndex"), "kmeans": ("kmeans", "kmeans"),
+    "reciprocal_rank_fusion": ("fusion", "reciprocal_rank_fusion"),
+    "convex_combination": ("fusion", "convex_combination"),
     "Document": ("scifact", "Document"), "load_corpus": ("scifact", "load_corpus"),
     "load_queries": ("scifact", "load_queries"), "load_qrels": ("scifact", "load_qrels"),
 }
