@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+from scratchml.cli.stdin import read_stdin_lines
 from scratchml.errors import ScratchMLError
 
 _NORMALIZE_HELP = ("feed the text to the model as it is, without the training sentences' capital first letter "
@@ -44,8 +45,8 @@ def _train(args) -> None:
 
 
 def _eval(args) -> None:
+    from scratchml.files import write_text_atomic
     from scratchml.translate import Translator, evaluate_translator
-    from scratchml.translate.checkpoint import write_file_atomic
 
     _set_threads(args.threads)
     translator = Translator.load(args.model, bf16=args.bf16)
@@ -55,23 +56,8 @@ def _eval(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # whole or not at all: `nmt export --eval` reads the scores back into a model card
-    write_file_atomic(out / "eval.json", json.dumps(result, ensure_ascii=False, indent=1))
+    write_text_atomic(out / "eval.json", json.dumps(result, ensure_ascii=False, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "hypotheses"}))
-
-
-def _read_stdin_lines() -> list[str]:
-    """Each line of stdin, decoded strictly: a wrong encoding is named by its line, not translated
-    into mojibake. (A closed stdin is refused by ``cli.main``, for every command.)"""
-    lines = []
-    try:
-        for n, raw in enumerate(sys.stdin.buffer, 1):
-            try:
-                lines.append(raw.decode("utf-8").rstrip("\r\n"))
-            except UnicodeDecodeError as e:
-                raise ScratchMLError(f"stdin line {n} is not valid UTF-8 ({e.reason} at byte {e.start})") from None
-    except OSError as e:  # `< some/folder`, a terminal that went away: the OS error names no file
-        raise ScratchMLError(f"cannot read stdin: {e.strerror or e}") from None
-    return lines
 
 
 # Inputs beyond these take from seconds to hours to translate on a CPU: long enough for a silent
@@ -82,7 +68,7 @@ _PROGRESS_CHARS = 2000
 
 def _translate(args) -> None:
     _set_threads(args.threads)
-    texts = args.text if args.text else _read_stdin_lines()
+    texts = args.text if args.text else read_stdin_lines()
     if not any(t.strip() for t in texts):
         raise ScratchMLError("nothing to translate: the text is empty")
     from scratchml.translate import Translator  # after the input checks: importing torch takes seconds

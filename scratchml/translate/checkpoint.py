@@ -6,14 +6,12 @@ A model directory holds three files:
     tokenizer.json      the BPE tokenizer (scratchml.bpe format)
 A training checkpoint adds ``train_state.safetensors``: optimizer moments and the RNG state.
 
-The whole directory is written as ``DIR.tmp`` and then swapped in with renames, so an interrupted
-save leaves the previous checkpoint intact (``DIR.old`` if the swap itself was cut short). Every file
-and folder is fsynced before the rename that publishes it: the OS may otherwise write a rename to
-disk before the data, and a power loss would leave a checkpoint of empty files under the final name.
+The whole directory is written as ``DIR.tmp`` and then swapped in with renames (scratchml/files.py),
+so an interrupted save leaves the previous checkpoint intact (``DIR.old`` if the swap itself was cut
+short, which ``resolve`` reads).
 """
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -23,59 +21,11 @@ from safetensors.torch import load_file, save_file
 
 from scratchml.bpe import Tokenizer
 from scratchml.errors import ScratchMLError
+from scratchml.files import resolve, swap_in
 from scratchml.translate.config import TransformerConfig
 from scratchml.translate.model import Transformer
 
 FILES = ("model.safetensors", "config.json", "tokenizer.json")
-
-
-def _fsync(path: Path) -> None:
-    """Make ``path``'s content durable: a file's bytes, or a folder's list of names (which is where a
-    new file or a rename lives until the folder itself is synced). Windows cannot open a folder: there
-    only files are synced."""
-    if os.name == "nt" and path.is_dir():
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _swap_in(tmp: Path, final: Path) -> None:
-    old = final.with_name(final.name + ".old")
-    if final.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-    os.replace(tmp, final)
-    _fsync(final.parent)  # the renames are on disk before the previous copy goes
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def write_file_atomic(path, text: str) -> None:
-    """Write a text file whole or not at all (a crash or a full disk leaves the previous one)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    _fsync(tmp)
-    os.replace(tmp, path)
-    _fsync(path.parent)
-
-
-def refuse_fresh_start(path) -> None:
-    """Refuse a new training run over the checkpoint ``path``: the run's first save would replace it,
-    and metrics.csv would start over. The checkpoint may also be ``path.old`` alone, when a save was cut
-    off between its two renames (``resolve`` reads it, so it can be resumed). ``path.tmp`` alone is a
-    first save that never finished, or another run's save in progress in the same folder: that is why
-    it is reported, not deleted."""
-    path = Path(path)
-    for existing in (path, path.with_name(path.name + ".old")):
-        if existing.exists():
-            raise ScratchMLError(f"{existing} already holds a checkpoint: resume it, or choose another output folder")
-    tmp = path.with_name(path.name + ".tmp")
-    if tmp.exists():
-        raise ScratchMLError(f"{tmp} is a checkpoint save that never finished (the run was interrupted, or another "
-                             "run is saving into this folder now): delete it, or choose another output folder")
 
 
 def save_model_dir(path, model: Transformer, tokenizer: Tokenizer, meta: dict,
@@ -92,18 +42,7 @@ def save_model_dir(path, model: Transformer, tokenizer: Tokenizer, meta: dict,
     tokenizer.save(tmp / "tokenizer.json")
     if train_state is not None:
         save_file({k: v.cpu().contiguous() for k, v in train_state.items()}, tmp / "train_state.safetensors")
-    for file in tmp.iterdir():
-        _fsync(file)
-    _fsync(tmp)
-    _swap_in(tmp, path)
-
-
-def resolve(path) -> Path:
-    """The directory to read: ``path``, or ``path.old`` if a save was cut off mid-swap."""
-    path = Path(path)
-    if not path.exists() and path.with_name(path.name + ".old").exists():
-        return path.with_name(path.name + ".old")
-    return path
+    swap_in(tmp, path)
 
 
 def read_meta(path) -> dict:

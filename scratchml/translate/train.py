@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from scratchml.errors import ScratchMLError
+from scratchml.files import refuse_fresh_start
 from scratchml.transformer import autocast, use_bf16
 from scratchml.translate import checkpoint
 from scratchml.translate.batching import collate, make_batches
@@ -86,7 +87,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
 
     resumed = read_for_resume(ckpt_dir, cfg) if resume else None
     if not resume:
-        checkpoint.refuse_fresh_start(ckpt_dir)
+        refuse_fresh_start(ckpt_dir)
     tokenizer, data = prepare_data(cfg, resumed.tokenizer if resumed else None, splits, progress=rank == 0,
                                    max_len=preset(cfg.size).max_len)
     sp = tokenizer.special_tokens

@@ -10,6 +10,7 @@ import torch
 
 from scratchml.bpe import Tokenizer
 from scratchml.errors import ScratchMLError
+from scratchml.files import resolve
 from scratchml.translate import checkpoint
 from scratchml.translate.config import TrainConfig
 
@@ -24,7 +25,7 @@ class Resumed:
 def read_for_resume(ckpt_dir: Path, cfg: TrainConfig) -> Resumed:
     """The checkpoint in ``ckpt_dir``, checked to be a training checkpoint of the same run."""
     meta = checkpoint.read_meta(ckpt_dir)
-    if not (checkpoint.resolve(ckpt_dir) / "train_state.safetensors").exists():
+    if not (resolve(ckpt_dir) / "train_state.safetensors").exists():
         raise ScratchMLError(f"{ckpt_dir} has no train_state.safetensors: an exported model, "
                              f"not a training checkpoint, cannot be resumed")
     if not isinstance(meta.get("train"), dict) or not isinstance(meta.get("progress"), dict):

@@ -8,7 +8,8 @@ import torch
 
 from scratchml.bpe import Tokenizer
 from scratchml.errors import ScratchMLError
-from scratchml.translate.checkpoint import load_model_dir, save_model_dir, write_file_atomic
+from scratchml.files import write_text_atomic
+from scratchml.translate.checkpoint import load_model_dir, save_model_dir
 from scratchml.translate.config import TransformerConfig
 from scratchml.translate.model import Transformer
 from scratchml.translate.train import train
@@ -62,9 +63,9 @@ def test_a_checkpoint_is_on_disk_before_its_rename(tmp_path, disk_log, previous)
     load_model_dir(ckpt)
 
 
-def test_write_file_atomic_syncs_and_replaces(tmp_path, disk_log):
+def test_write_text_atomic_syncs_and_replaces(tmp_path, disk_log):
     (tmp_path / "eval.json").write_text("old")
-    write_file_atomic(tmp_path / "eval.json", '{"bleu": 1}')
+    write_text_atomic(tmp_path / "eval.json", '{"bleu": 1}')
     assert (tmp_path / "eval.json").read_text() == '{"bleu": 1}' and not (tmp_path / "eval.json.tmp").exists()
     file_ino, folder_ino = (tmp_path / "eval.json").stat().st_ino, tmp_path.stat().st_ino
     assert disk_log == [("fsync", file_ino), ("replace", "eval.json.tmp", "eval.json"), ("fsync", folder_ino)]
