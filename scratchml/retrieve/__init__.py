@@ -7,6 +7,9 @@ Lexical retrieval is ``analysis.py`` (text to terms), ``index.py`` (the inverted
 rankings (hybrid search).
 ``metrics.py`` scores a ranking against human judgments, and ``scifact.py`` loads the BEIR SciFact
 benchmark.
+Your own documents: ``documents.py`` reads files and cuts them into passages, ``library.py`` makes
+them searchable by all of the above (saved by ``library_folder.py``), with a cited sentence per
+result (``citation.py``); ``evaluation.py`` measures a library on SciFact.
 
 The names are imported lazily, so that using one part does not import what another part needs.
 """
@@ -24,10 +27,17 @@ _EXPORTS = {
     "Bert": ("bert", "Bert"), "BertConfig": ("bert", "BertConfig"),
     "Encoder": ("encoder", "Encoder"), "minilm_dir": ("encoder", "minilm_dir"),
     "ExactIndex": ("vectors", "ExactIndex"), "IVFIndex": ("vectors", "IVFIndex"), "kmeans": ("kmeans", "kmeans"),
+    "finetune": ("finetune", "finetune"), "RetrievalData": ("pairs", "RetrievalData"),
     "reciprocal_rank_fusion": ("fusion", "reciprocal_rank_fusion"),
     "convex_combination": ("fusion", "convex_combination"),
     "Document": ("scifact", "Document"), "load_corpus": ("scifact", "load_corpus"),
     "load_queries": ("scifact", "load_queries"), "load_qrels": ("scifact", "load_qrels"),
+    "SourceDocument": ("documents", "SourceDocument"), "Passage": ("documents", "Passage"),
+    "find_files": ("documents", "find_files"), "read_documents": ("documents", "read_documents"),
+    "passages_of": ("documents", "passages_of"), "CHUNK_WORDS": ("documents", "CHUNK_WORDS"),
+    "OVERLAP_WORDS": ("documents", "OVERLAP_WORDS"),
+    "Library": ("library", "Library"), "Hit": ("library", "Hit"), "load_encoder": ("library", "load_encoder"),
+    "evaluate_scifact": ("evaluation", "evaluate_scifact"), "save_npy": ("store", "save_npy"),
 }
 __all__ = sorted(_EXPORTS)
 

@@ -107,6 +107,14 @@ class Bert(nn.Module):
         model.load_state_dict(_from_hf(weights, model, folder / "model.safetensors"))
         return model.eval()
 
+    def hf_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights under Hugging Face's names (Q, K and V split again), for a ``model.safetensors``
+        that ``load`` and transformers' BertModel both read."""
+        state = self.state_dict()
+        return {name: part.detach().cpu().contiguous()
+                for ours, theirs in _hf_names(self.cfg.n_layers).items()
+                for name, part in zip(theirs, state[ours].chunk(len(theirs)))}
+
 
 def _hf_names(n_layers: int) -> dict[str, list[str]]:
     """Our parameter names -> the Hugging Face tensors they are made of (Q, K and V are one matrix here)."""

@@ -48,6 +48,12 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 
 
+def embed(model: Bert, ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """ids, attention_mask (B, T) -> unit sentence vectors (B, C), float32: BERT, mean pooling, L2
+    normalization. Differentiable: fine-tuning (finetune.py) trains through it."""
+    return F.normalize(mean_pool(model(ids, attention_mask).float(), attention_mask), dim=-1)
+
+
 class Encoder:
     """WordPiece, then BERT, then mean pooling and L2 normalization.
 
@@ -88,7 +94,7 @@ class Encoder:
                 padded = self.tokenizer.pad([rows[i] for i in batch])
                 ids = torch.from_numpy(padded.ids).to(self.device)  # (B, T)
                 mask = torch.from_numpy(padded.attention_mask).to(self.device)
-                vectors = F.normalize(mean_pool(self.model(ids, mask).float(), mask), dim=-1)  # (B, C)
+                vectors = embed(self.model, ids, mask)  # (B, C)
                 out[batch] = vectors.cpu().numpy()
                 bar.update(len(batch))
         bar.close()

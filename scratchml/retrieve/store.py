@@ -33,6 +33,22 @@ def save_npz(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -> N
         raise
 
 
+def save_npy(path: str | Path, array: np.ndarray) -> None:
+    """Write one array to ``path`` as a ``.npy`` file (exactly that name), atomically like ``save_npz``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def load_npz(path: str | Path, fmt: str, version: int, what: str = "index") -> tuple[dict, dict[str, np.ndarray]]:
     """(header, arrays) of a file written by ``save_npz`` with header format ``fmt`` and ``version``."""
     path = Path(path)
