@@ -7,11 +7,17 @@ the data, and a power loss would leave empty files under the final name.
 
 A folder cannot be replaced by one rename, so ``swap_in`` takes two: the old folder to ``NAME.old``,
 the new one to ``NAME``. A crash between them leaves only ``NAME.old``, which ``resolve`` reads.
+
+Arrays are read back with ``read_npz``: plain arrays only (``allow_pickle=False``), so opening a file
+someone sent can never run code.
 """
 
 import os
 import shutil
+import zipfile
 from pathlib import Path
+
+import numpy as np
 
 from scratchml.errors import ScratchMLError
 
@@ -76,3 +82,18 @@ def refuse_fresh_start(path, how_to_resume: str = "resume it") -> None:
     if tmp.exists():
         raise ScratchMLError(f"{tmp} is a checkpoint save that never finished (the run was interrupted, or another "
                              "run is saving into this folder now): delete it, or choose another output folder")
+
+
+def read_npz(path, what: str) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` file ``path``; a missing, truncated or foreign file is a one-line
+    error naming ``what`` it should be ("model", "index")."""
+    try:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ValueError("a bare .npy array, not an .npz archive")
+        with npz:
+            return {name: npz[name] for name in npz.files}
+    except FileNotFoundError:
+        raise ScratchMLError(f"{path}: no such {what} file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # truncated, or not ours at all
+        raise ScratchMLError(f"{path}: not a scratchml {what} file ({e})") from None

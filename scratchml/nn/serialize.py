@@ -9,12 +9,12 @@ file that is not ours fails with a ScratchMLError instead of a half-built model.
 
 import json
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from scratchml.errors import ScratchMLError
+from scratchml.files import read_npz
 from scratchml.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from scratchml.nn.dropout import Dropout
 from scratchml.nn.linear import Linear
@@ -48,16 +48,7 @@ def load(path: str | Path) -> tuple[Sequential, dict]:
     """Read a model written by ``save``; returns (model, meta)."""
     path = Path(path)
     not_ours = f"{path}: not a scratchml model file"
-    try:
-        npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise ValueError("a bare .npy array, not an .npz archive")
-        with npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except FileNotFoundError:
-        raise ScratchMLError(f"{path}: no such model file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ScratchMLError(f"{not_ours} ({e})") from None
+    arrays = read_npz(path, "model")
     try:
         arch = json.loads(str(arrays.pop("architecture")))
         if arch.get("format") != FORMAT or arch.get("version") != VERSION:

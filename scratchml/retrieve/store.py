@@ -10,12 +10,12 @@ the old one, so an interrupted build leaves the previous index intact.
 
 import json
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from scratchml.errors import ScratchMLError
+from scratchml.files import read_npz
 
 
 def save_npz(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -> None:
@@ -52,16 +52,7 @@ def save_npy(path: str | Path, array: np.ndarray) -> None:
 def load_npz(path: str | Path, fmt: str, version: int, what: str = "index") -> tuple[dict, dict[str, np.ndarray]]:
     """(header, arrays) of a file written by ``save_npz`` with header format ``fmt`` and ``version``."""
     path = Path(path)
-    try:
-        npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise ValueError("a bare .npy array, not an .npz archive")
-        with npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except FileNotFoundError:
-        raise ScratchMLError(f"{path}: no such {what} file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # truncated, or not ours at all
-        raise ScratchMLError(f"{path}: not a scratchml {what} file ({e})") from None
+    arrays = read_npz(path, what)
     try:
         header = json.loads(str(arrays.pop("header")))
         if header.get("format") != fmt:
