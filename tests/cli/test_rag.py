@@ -219,3 +219,25 @@ def test_bm25_on_scifact_matches_anserini(capsys):
     result = json.loads(out)
     assert code == 0 and result["queries"] == 300
     assert abs(result["ndcg@10"] - 0.679) < 0.005  # Anserini's BM25 flat baseline on BEIR SciFact
+
+
+def test_finetune_trains_resumes_and_refuses_bad_settings(capsys, tmp_path, tiny_model, monkeypatch):
+    from scratchml.retrieve import pairs
+
+    words = [w for w in VOCAB if w.isalpha() and len(w) == 1]
+    corpus = {f"d{i}": " ".join(words[i:i + 4]) for i in range(16)}
+    data = pairs.RetrievalData(corpus, {f"q{i}": " ".join(words[i:i + 2]) for i in range(16)},
+                               {f"q{i}": {f"d{i}": 1} for i in range(16)}, "tiny")
+    monkeypatch.setattr(pairs, "scifact_train", lambda: data)
+    args = ["rag", "finetune", "--out", tmp_path / "ft", "--model", tiny_model, "--epochs", "2", "--batch-size", "4",
+            "--valid-fraction", "0.25"]
+    code, out, _ = run(capsys, *args, "--max-steps", "2")
+    summary = json.loads(out)
+    assert code == 0 and summary["steps"] == 2 and not summary["finished"] and summary["settings"]["hard_negatives"]
+    code, out, _ = run(capsys, *args, "--resume")
+    summary = json.loads(out)
+    assert code == 0 and summary["finished"] and summary["epochs"] == 2 and len(summary["evaluations"]) == 3
+    assert Encoder.load(tmp_path / "ft" / "model").encode(["a b"]).shape == (1, 16)
+    assert_one_line_error(run(capsys, *args), "resume")  # a finished run is not overwritten by a fresh start
+    assert_one_line_error(run(capsys, *args[:-4], "--batch-size", "1", "--out", tmp_path / "x"),
+                          "batch_size must be at least 2")
