@@ -4,13 +4,18 @@
 
 applied to every position separately: attention mixes information across positions, the FFN
 transforms each position's vector. ReLU in the original Transformer; GELU (Hendrycks & Gimpel 2016)
-in BERT and GPT-2.
+in BERT and GPT-2. GPT-2 computes GELU with Hendrycks & Gimpel's tanh approximation,
+0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), and a model trained with it keeps it ("gelu_tanh").
 """
 
 import torch.nn as nn
 import torch.nn.functional as F
 
-ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+def gelu_tanh(x):
+    return F.gelu(x, approximate="tanh")
+
+
+ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "gelu_tanh": gelu_tanh}
 
 
 class FeedForward(nn.Module):
