@@ -94,4 +94,18 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
             ("qrels/train.tsv", "ac0902d9b1cb717df182aaff1306175877fdb8f55bb5c3e8597ad694fc8e539f"),
         ]),
     ),
+    Dataset(
+        name="imdb",
+        description="IMDb Large Movie Review Dataset v1.0: 25,000 train and 25,000 test reviews labelled "
+                    "positive/negative, 50,000 unlabelled (Maas et al. 2011)",
+        license="none stated; distributed by the authors for research",
+        # The original aclImdb_v1.tar.gz rewritten as JSON lines ({"id", "rating", "label", "text"}, text
+        # unchanged); no public URL serves these exact files, so they are not downloaded: see SOURCE.md
+        # in the dataset folder for how to make them from the original archive.
+        files=tuple(DataFile(name, sha) for name, sha in [
+            ("train.jsonl.gz", "e55e309d06079745593e06ca25c2b277b708e3428b2ac84414c677226154513d"),
+            ("test.jsonl.gz", "fa95c381230370e549a41ab5b9805e5548a8d179f9ad3f50a388afd65d0bf58d"),
+            ("unsup.jsonl.gz", "82ccdf71df77b63d0f9bcfb314a3c288613d87ac3eedfb1cefae424bd06d50b9"),
+        ]),
+    ),
 ]}

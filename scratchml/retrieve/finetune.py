@@ -46,6 +46,7 @@ from scratchml.retrieve.encoder import Encoder, embed, minilm_dir
 from scratchml.retrieve.metrics import ndcg_at_k
 from scratchml.retrieve.vectors import ExactIndex
 from scratchml.retrieve.wordpiece import WordPiece
+from scratchml.training import append_metrics, load_optimizer, optimizer_tensors, truncate_metrics
 
 
 def learning_rate(step: int, total: int, peak: float, warmup: float) -> float:
@@ -156,8 +157,8 @@ def finetune(out_dir: str | os.PathLike, *, model_dir: str | os.PathLike | None 
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=lr)
     if resume:
-        finetune_io.load_optimizer(optimizer, optimizer_state)
-        finetune_io.truncate_metrics(metrics, prog["step"])
+        load_optimizer(optimizer, optimizer_state)
+        truncate_metrics(metrics, prog["step"])
     out.mkdir(parents=True, exist_ok=True)
     run_start = time.time() - prog["elapsed"]
 
@@ -175,7 +176,7 @@ def finetune(out_dir: str | os.PathLike, *, model_dir: str | os.PathLike | None 
     def save_checkpoint() -> None:
         prog["elapsed"] = time.time() - run_start
         state = json.dumps({"settings": settings, "base_model": str(base), "progress": prog}, indent=1)
-        moments = {"optimizer.safetensors": finetune_io.optimizer_tensors(optimizer)}
+        moments = {"optimizer.safetensors": optimizer_tensors(optimizer)}
         finetune_io.write_folder(ckpt, model, kept, {"progress.json": state}, moments)
 
     def evaluate() -> None:
@@ -189,7 +190,7 @@ def finetune(out_dir: str | os.PathLike, *, model_dir: str | os.PathLike | None 
                 save_model()
         loss = prog["loss_sum"] / prog["loss_steps"] if prog["loss_steps"] else None
         minutes = round((time.time() - run_start) / 60, 2)
-        finetune_io.append_metrics(metrics, {"step": prog["step"], "epoch": prog["epoch"], "train_loss": loss,
+        append_metrics(metrics, {"step": prog["step"], "epoch": prog["epoch"], "train_loss": loss,
                                              "valid_ndcg@10": ndcg, "minutes": minutes})
         prog["loss_sum"], prog["loss_steps"] = 0.0, 0
         save_checkpoint()

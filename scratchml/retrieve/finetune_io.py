@@ -13,7 +13,6 @@ leaves the previous folder (``DIR.old`` if the swap itself was cut short, which 
 import csv
 import json
 import math
-import os
 import shutil
 from pathlib import Path
 
@@ -54,20 +53,6 @@ def write_folder(path: Path, model: Bert, kept: dict[str, bytes], texts: dict[st
     swap_in(tmp, path)
 
 
-def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    """AdamW's state as flat tensors: "<parameter number>.<name>" (step, exp_avg, exp_avg_sq)."""
-    return {f"{i}.{key}": torch.as_tensor(value).clone()
-            for i, state in optimizer.state_dict()["state"].items() for key, value in state.items()}
-
-
-def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
-    state: dict[int, dict] = {}
-    for name, value in tensors.items():
-        i, key = name.split(".", 1)
-        state.setdefault(int(i), {})[key] = value
-    optimizer.load_state_dict({**optimizer.state_dict(), "state": state})
-
-
 def read_checkpoint(path: Path) -> tuple[Path, dict, dict[str, torch.Tensor]]:
     """(the folder to load the model from, progress.json, the optimizer tensors)."""
     folder = resolve(path)
@@ -79,30 +64,6 @@ def read_checkpoint(path: Path) -> tuple[Path, dict, dict[str, torch.Tensor]]:
     except (OSError, json.JSONDecodeError, SafetensorError) as e:
         raise ScratchMLError(f"{folder} is not a readable checkpoint ({e})") from None
     return folder, progress, optimizer
-
-
-def append_metrics(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with open(path, "a", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-def truncate_metrics(path: Path, step: int) -> None:
-    """Drop the rows after ``step`` (atomically): a run resumed from an older checkpoint writes them again."""
-    if not path.exists():
-        return
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        rows = [row for row in reader if int(row["step"]) <= step]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=reader.fieldnames)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def plot_metrics(csv_file: Path, png: Path) -> None:

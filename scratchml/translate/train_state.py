@@ -11,6 +11,7 @@ import torch
 from scratchml.bpe import Tokenizer
 from scratchml.errors import ScratchMLError
 from scratchml.files import resolve
+from scratchml.training import load_optimizer, optimizer_tensors
 from scratchml.translate import checkpoint
 from scratchml.translate.config import TrainConfig
 
@@ -45,9 +46,7 @@ def pack_state(optimizer: torch.optim.Optimizer, progress: dict, raw: dict[str, 
     if device.type == "cuda":                               # dropout on the GPU draws from its own RNG
         state["rng.cuda"] = torch.cuda.get_rng_state(device)
     state.update({f"raw.{k}": v.detach().clone() for k, v in raw.items()})
-    for i, s in optimizer.state_dict()["state"].items():
-        for key, value in s.items():
-            state[f"opt.{i}.{key}"] = torch.as_tensor(value).clone()
+    state.update(optimizer_tensors(optimizer, prefix="opt."))
     state["progress"] = torch.tensor([progress["step"], progress["epoch"], progress["batch"]])
     return state
 
@@ -67,14 +66,7 @@ def unpack_state(optimizer: torch.optim.Optimizer, state: dict[str, torch.Tensor
     torch.set_rng_state(state["rng.torch"])
     if device.type == "cuda" and "rng.cuda" in state:
         torch.cuda.set_rng_state(state["rng.cuda"], device)
-    sd = optimizer.state_dict()
-    per_param: dict[int, dict] = {}
-    for name, value in state.items():
-        if name.startswith("opt."):
-            _, i, key = name.split(".", 2)
-            per_param.setdefault(int(i), {})[key] = value
-    sd["state"] = per_param
-    optimizer.load_state_dict(sd)
+    load_optimizer(optimizer, state, prefix="opt.")
 
 
 def record_stage(stages: list[dict], stage: dict) -> None:
