@@ -1,0 +1,76 @@
+"""Training the GPT on a tiny made-up corpus: the loss falls, a run cut in two and resumed ends with the
+weights of the uninterrupted run, files are written atomically, and bad settings are one-line errors."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from scratchml.errors import ScratchMLError
+from scratchml.llm import checkpoint, imdb
+from scratchml.llm.data import epoch_windows
+from scratchml.llm.train import TrainConfig, learning_rate, train
+
+REVIEWS = ["This movie was great. The acting was great too.", "A terrible film.\nI walked out after an hour.",
+           "Great cast, great story, great fun!", "Boring. The plot made no sense and the ending was worse."] * 30
+TINY = TrainConfig(vocab_size=300, context=16, d_model=32, n_layers=2, n_heads=4, batch_size=4, max_steps=24,
+                   lr=1e-2, warmup_steps=3, eval_every=8, valid_fraction=0.1, bf16=False)
+
+
+@pytest.fixture(autouse=True)
+def tiny_corpus(monkeypatch):
+    monkeypatch.setattr(imdb, "training_texts", lambda fraction, limit=0: (REVIEWS[:-8], REVIEWS[-8:]))
+
+
+def test_training_lowers_the_loss_and_writes_a_model(tmp_path):
+    summary = train(TINY, tmp_path, progress=False, command="scratchml llm train ...")
+    assert summary["finished"] and summary["steps"] == 24
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [0, 8, 16, 24]
+    assert float(rows[-1]["valid_loss"]) < float(rows[0]["valid_loss"]) - 1.0
+    model, tokenizer, meta = checkpoint.load(tmp_path / "model")
+    assert tokenizer.vocab_size == 300 and model.cfg.eot_id == tokenizer.special_tokens["<|endoftext|>"]
+    assert "scratchml llm train ..." in (tmp_path / "model" / "README.md").read_text()
+    assert (tmp_path / "training.png").stat().st_size > 1000
+
+
+def test_a_resumed_run_ends_exactly_where_the_uninterrupted_one_does(tmp_path):
+    cfg = TrainConfig(**{**TINY.__dict__, "dropout": 0.1})  # dropout draws random numbers: their state resumes too
+    train(cfg, tmp_path / "whole", progress=False)
+    first = train(cfg, tmp_path / "cut", progress=False, stop_after=5)
+    assert not first["finished"] and first["steps"] == 5 and not (tmp_path / "cut" / "model").exists()
+    assert train(cfg, tmp_path / "cut", resume=True, progress=False)["finished"]
+    whole, _, _ = checkpoint.load(tmp_path / "whole" / "checkpoint")
+    cut, _, meta = checkpoint.load(tmp_path / "cut" / "checkpoint")
+    assert meta["progress"]["step"] == 24 and len(meta["commands"]) == 2
+    for name, p in whole.state_dict().items():
+        assert torch.equal(p, cut.state_dict()[name]), name
+    rows = [(tmp_path / run / "metrics.csv").read_text().splitlines() for run in ("whole", "cut")]
+    def without_clock(row):  # minutes and tokens/s differ from run to run
+        cells = row.split(",")
+        return cells[:2] + cells[3:6] + cells[7:]
+    assert list(map(without_clock, rows[0])) == list(map(without_clock, rows[1]))
+
+
+def test_the_schedule_warms_up_then_decays_by_cosine_to_a_tenth():
+    cfg = TrainConfig(lr=1e-3, warmup_steps=10, max_steps=110)
+    assert learning_rate(5, cfg) == pytest.approx(5e-4) and learning_rate(10, cfg) == pytest.approx(1e-3)
+    assert learning_rate(60, cfg) == pytest.approx(0.55e-3) and learning_rate(110, cfg) == pytest.approx(1e-4)
+
+
+def test_every_epoch_visits_each_window_once_in_its_own_order():
+    a, b = epoch_windows(1000, 16, 0, 0), epoch_windows(1000, 16, 0, 1)
+    assert len(set(a)) == len(a) and not np.array_equal(a, b) and np.array_equal(a, epoch_windows(1000, 16, 0, 0))
+    assert a.max() + 17 <= 1000 and np.all(np.diff(np.sort(a)) == 16)
+
+
+def test_bad_settings_and_fresh_starts_over_a_checkpoint_are_refused(tmp_path):
+    with pytest.raises(ScratchMLError, match="not divisible"):
+        train(TrainConfig(**{**TINY.__dict__, "n_heads": 5}), tmp_path, progress=False)
+    train(TINY, tmp_path, progress=False, stop_after=2)
+    with pytest.raises(ScratchMLError, match="already holds a checkpoint"):
+        train(TINY, tmp_path, progress=False)
+    with pytest.raises(ScratchMLError, match="was trained with d_model=32"):
+        train(TrainConfig(**{**TINY.__dict__, "d_model": 64}), tmp_path, resume=True, progress=False)
