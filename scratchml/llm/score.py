@@ -1,0 +1,76 @@
+"""How well does the model predict a text? Bits per byte.
+
+The model gives each next token a probability p; a code built on those probabilities (arithmetic
+coding) would store the token in -log2(p) bits. Summed over a text and divided by its UTF-8 bytes,
+that is the compression the model achieves, in units that do not depend on the tokenizer: a model
+with a bigger vocabulary predicts fewer, harder tokens, and bits per byte weighs that fairly. It
+compares with general-purpose compressors too (gzip, xz: bits of their output per byte of input).
+
+Each document is predicted from the end-of-text token on: its first token counts too, given only
+"a text starts here". A document longer than the context is scored with a sliding window: windows of
+``context`` tokens start every ``stride`` tokens, and each token is scored once, in the first window
+where it is new, so every token after the first window sees at least ``context - stride`` tokens
+before it. The default stride is half the context: a token sees between 128 and 255 tokens of its past
+at context 256, for half the cost of a stride of 1 (which would give every token the full context).
+
+Scoring runs in float32: bfloat16's rounding would move the figure in its third decimal.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from scratchml.bpe import Tokenizer
+from scratchml.errors import ScratchMLError
+from scratchml.llm.model import GPT
+
+
+def windows(ids: list[int], context: int, stride: int) -> list[tuple[int, int, int]]:
+    """(begin, end, first scored position) of each window over ``ids``; position 0 (the end-of-text
+    token) is never scored, every other position exactly once."""
+    out, begin, scored_to = [], 0, 1
+    while True:
+        end = min(begin + context, len(ids))
+        out.append((begin, end, scored_to))
+        if end == len(ids):
+            return out
+        scored_to, begin = end, begin + stride
+
+
+@torch.inference_mode()
+def bits_per_byte(model: GPT, tokenizer: Tokenizer, documents: list[str], stride: int | None = None,
+                  batch_size: int = 16, progress: bool = False) -> dict:
+    """{"bits_per_byte", "tokens", "bytes", "documents"} of the model on ``documents``."""
+    context = model.cfg.context
+    stride = stride or context // 2
+    if not 1 <= stride <= context - 1:
+        raise ScratchMLError(f"the stride must be between 1 and {context - 1} (the context minus one), got {stride}")
+    if not any(documents):
+        raise ScratchMLError("nothing to score: the text is empty")
+    eot = model.cfg.eot_id
+    pieces, tokens, n_bytes = [], 0, 0
+    for doc in documents:
+        ids = [eot] + tokenizer.encode(doc, allow_special=False)
+        tokens += len(ids) - 1
+        n_bytes += len(doc.encode("utf-8"))
+        pieces += [(ids[b:e], s - b) for b, e, s in windows(ids, context, stride)]
+    pieces.sort(key=lambda p: -len(p[0]))  # batches of windows of about one length: little padding
+    model.eval()
+    device = next(model.parameters()).device
+    nats = 0.0
+    bar = tqdm(total=tokens, desc="scoring", unit="token", disable=not progress, dynamic_ncols=True)
+    for i in range(0, len(pieces), batch_size):
+        batch = pieces[i:i + batch_size]
+        length = len(batch[0][0])
+        # padding on the right: the causal mask keeps it out of every real position's view
+        ids = torch.tensor([p + [eot] * (length - len(p)) for p, _ in batch], device=device)  # (B, T)
+        logp = F.log_softmax(model(ids).float(), dim=-1)  # (B, T, V)
+        for row, (p, first) in enumerate(batch):
+            targets = torch.tensor(p[first:], device=device)
+            nats -= logp[row, first - 1:len(p) - 1].gather(-1, targets[:, None]).sum().item()
+            bar.update(len(targets))
+    bar.close()
+    return {"bits_per_byte": nats / math.log(2) / max(n_bytes, 1), "tokens": tokens, "bytes": n_bytes,
+            "documents": len(documents)}
