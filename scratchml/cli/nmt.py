@@ -1,33 +1,17 @@
 """``scratchml nmt train|eval|attention|export|serve`` and ``scratchml translate``."""
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from scratchml.cli.stdin import read_stdin_lines
+from scratchml.cli.torch_options import THREADS_HELP, add_bf16, set_threads
 from scratchml.errors import ScratchMLError
 
 _NORMALIZE_HELP = ("feed the text to the model as it is, without the training sentences' capital first letter "
                    "and closing mark (see scratchml/translate/normalize.py)")
 _SPLIT_HELP = ("translate each text in one pass (when it fits the model) instead of sentence by sentence "
                "(see scratchml/translate/sentences.py)")
-_THREADS_HELP = ("torch threads (0: PyTorch's default, one per core); use 1 when other work keeps the cores "
-                 "busy: PyTorch's threads then wait on each other")
-
-
-def _add_bf16(parser) -> None:
-    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                        help="compute in bfloat16 (--bf16) or float32 (--no-bf16); default: bfloat16 where the "
-                        "hardware computes it natively (AVX512-BF16/AMX CPUs, recent GPUs), float32 elsewhere")
-
-
-def _set_threads(n: int) -> None:
-    if n < 0:
-        raise ScratchMLError(f"--threads must be 0 (PyTorch's default) or more, got {n}")
-    if n:
-        import torch
-        torch.set_num_threads(n)
 
 
 def _train(args) -> None:
@@ -35,7 +19,7 @@ def _train(args) -> None:
 
     from scratchml.translate import TrainConfig, init_distributed, pick_device, train_translator
 
-    _set_threads(args.threads)
+    set_threads(args.threads)
     device = pick_device(args.device)
     init_distributed(device)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
@@ -48,7 +32,7 @@ def _eval(args) -> None:
     from scratchml.files import write_text_atomic
     from scratchml.translate import Translator, evaluate_translator
 
-    _set_threads(args.threads)
+    set_threads(args.threads)
     translator = Translator.load(args.model, bf16=args.bf16)
     options = {} if args.length_penalty is None else {"alpha": args.length_penalty}
     result = evaluate_translator(translator, args.testset, beam=args.beam, limit=args.limit, progress=True,
@@ -67,7 +51,7 @@ _PROGRESS_CHARS = 2000
 
 
 def _translate(args) -> None:
-    _set_threads(args.threads)
+    set_threads(args.threads)
     texts = args.text if args.text else read_stdin_lines()
     if not any(t.strip() for t in texts):
         raise ScratchMLError("nothing to translate: the text is empty")
@@ -161,8 +145,8 @@ def register(sub) -> None:
     t.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
     t.add_argument("--valid-bleu-sentences", type=int, default=d.valid_bleu_sentences)
     t.add_argument("--train-limit", type=int, default=d.train_limit, help="use only N training pairs")
-    _add_bf16(t)
-    t.add_argument("--threads", type=int, default=0, help=_THREADS_HELP)
+    add_bf16(t)
+    t.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto: a CUDA GPU when there is one (under torchrun: LOCAL_RANK's), else the CPU")
     t.set_defaults(func=_train)
@@ -179,10 +163,10 @@ def register(sub) -> None:
     e.add_argument("--length-penalty", type=float, default=None,
                    help="beam search's length penalty alpha (default: the translator's, chosen on validation)")
     e.add_argument("--out", default="runs/eval")
-    e.add_argument("--threads", type=int, default=0, help=_THREADS_HELP)
+    e.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     e.add_argument("--no-normalize", dest="normalize", action="store_false", help=_NORMALIZE_HELP)
     e.add_argument("--no-split", dest="split", action="store_false", help=_SPLIT_HELP)
-    _add_bf16(e)
+    add_bf16(e)
     e.set_defaults(func=_eval)
 
     a = nsub.add_parser("attention", help="plot cross-attention heatmaps for one sentence (a text's first)")
@@ -191,7 +175,7 @@ def register(sub) -> None:
     a.add_argument("--beam", type=int, default=1)
     a.add_argument("--out", default="attention.png")
     a.add_argument("--no-normalize", dest="normalize", action="store_false", help=_NORMALIZE_HELP)
-    _add_bf16(a)
+    add_bf16(a)
     a.set_defaults(func=_attention)
 
     x = nsub.add_parser("export", help="write a float16 model directory from a training checkpoint")
@@ -227,15 +211,15 @@ def register(sub) -> None:
                    help="open connections per process; more are answered 503 and closed")
     s.add_argument("--allowed-hosts", default="127.0.0.1,localhost,[::1]",
                    help="Host header names served, comma-separated (the --host address is added; *: any)")
-    _add_bf16(s)
+    add_bf16(s)
     s.set_defaults(func=_serve)
 
     tr = sub.add_parser("translate", help="translate English to Spanish (arguments, or stdin lines)")
     tr.add_argument("text", nargs="*", help="sentences; without any, each line of stdin")
     tr.add_argument("--model", default=None, help="model directory (default: the shipped models/en-es)")
     tr.add_argument("--beam", type=int, default=4)
-    tr.add_argument("--threads", type=int, default=0, help=_THREADS_HELP)
+    tr.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     tr.add_argument("--no-normalize", dest="normalize", action="store_false", help=_NORMALIZE_HELP)
     tr.add_argument("--no-split", dest="split", action="store_false", help=_SPLIT_HELP)
-    _add_bf16(tr)
+    add_bf16(tr)
     tr.set_defaults(func=_translate)

@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ from scratchml.errors import ScratchMLError
 from scratchml.files import refuse_fresh_start
 from scratchml.llm import checkpoint, data, imdb
 from scratchml.llm.card import model_card
+from scratchml.llm.config import TrainConfig
 from scratchml.llm.model import GPT, GPTConfig
 from scratchml.llm.plots import plot_metrics
 from scratchml.training import append_metrics, load_optimizer, optimizer_tensors, truncate_metrics
@@ -39,42 +40,6 @@ from scratchml.transformer.precision import autocast, use_bf16
 
 log = logging.getLogger("scratchml.llm")
 EOT = "<|endoftext|>"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    vocab_size: int = 8192    # see docs/llm.md: bytes per token against the cost of the output layer
-    context: int = 256
-    d_model: int = 384
-    n_layers: int = 6
-    n_heads: int = 6
-    dropout: float = 0.0
-    batch_size: int = 32      # windows per step: 8,192 tokens at context 256
-    max_steps: int = 6000
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 200
-    weight_decay: float = 0.1
-    clip_norm: float = 1.0
-    valid_fraction: float = 0.01
-    eval_every: int = 500
-    seed: int = 0
-    train_limit: int = 0      # only the first N reviews of each split (0: all)
-    minutes: float = 0.0      # stop early after this long (0: no limit); the schedule still spans max_steps
-    checkpoint_minutes: float = 10.0
-    bf16: bool | None = None  # None: where the hardware computes it natively
-
-    def check(self) -> None:
-        problems = [text for bad, text in [
-            (self.vocab_size < 257 + 1, "vocab_size must be above 257 (the 256 bytes and end-of-text)"),
-            (self.d_model % self.n_heads != 0, f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}"),
-            (self.context < 2, "context must be at least 2"),
-            (min(self.batch_size, self.max_steps, self.eval_every) < 1, "batch_size, max_steps and eval_every "
-             "must be positive"),
-            (self.lr <= 0, "lr must be positive"), (not 0 < self.valid_fraction < 1, "valid_fraction must be in (0, 1)"),
-        ] if bad]
-        if problems:
-            raise ScratchMLError("; ".join(problems))
 
 
 def learning_rate(step: int, cfg: TrainConfig) -> float:
@@ -180,7 +145,8 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True, de
              len(valid_stream))
 
     def meta() -> dict:
-        return {"train": asdict(cfg), "progress": dict(prog), "commands": commands, "parameters": model.num_parameters(),
+        return {"train": asdict(cfg), "progress": dict(prog), "commands": commands,
+                "parameters": model.num_parameters(),
                 "data": {"train_tokens": len(train_stream), "valid_tokens": len(valid_stream),
                          "valid_bytes": valid_bytes}}
 
@@ -193,7 +159,8 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True, de
         bpb = nll * (len(valid_stream) - 1) / math.log(2) / valid_bytes
         train_loss = prog["loss_sum"] / prog["loss_steps"] if prog["loss_steps"] else float("nan")
         append_metrics(out / "metrics.csv", {
-            "step": prog["step"], "epoch": round(prog["step"] / per_epoch, 3), "minutes": round(prog["elapsed"] / 60, 2),
+            "step": prog["step"], "epoch": round(prog["step"] / per_epoch, 3),
+            "minutes": round(prog["elapsed"] / 60, 2),
             "train_loss": round(train_loss, 4), "valid_loss": round(nll, 4), "valid_bits_per_byte": round(bpb, 4),
             "tokens_per_s": round(tok_s), "lr": f"{lr:.3g}"})
         log.info("step %d: train loss %.3f, valid loss %.3f (%.3f bits per byte)", prog["step"], train_loss, nll, bpb)
@@ -247,8 +214,8 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True, de
     bar.close()
     finished = prog["step"] >= cfg.max_steps
     if finished:
-        checkpoint.save(out / "model", model, tokenizer, meta(), half=True,
-                        extra_files={"README.md": model_card({"model": model.cfg.to_dict(), **meta()}, out / "metrics.csv")})
+        card = model_card({"model": model.cfg.to_dict(), **meta()}, out / "metrics.csv")
+        checkpoint.save(out / "model", model, tokenizer, meta(), half=True, extra_files={"README.md": card})
     return {"steps": prog["step"], "finished": finished, "minutes": prog["elapsed"] / 60,
             "parameters": model.num_parameters(), "tokens": prog["tokens"],
             "model": str(out / "model") if finished else None}

@@ -11,6 +11,7 @@ in BERT and GPT-2. GPT-2 computes GELU with Hendrycks & Gimpel's tanh approximat
 import torch.nn as nn
 import torch.nn.functional as F
 
+
 def gelu_tanh(x):
     return F.gelu(x, approximate="tanh")
 

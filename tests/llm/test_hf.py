@@ -30,7 +30,7 @@ def random_gpt(tokenizer, activation="gelu_tanh", seed=0):
                     activation=activation, eot_id=tokenizer.special_tokens[EOT])
     model = GPT(cfg).eval()
     with torch.no_grad():  # LayerNorms and biases away from their 1s and 0s, so that a mix-up shows
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.dim() == 1:
                 p.add_(0.1 * torch.randn_like(p))
     return model

@@ -1,0 +1,42 @@
+"""The settings of a GPT training run (no torch here: the command line reads the defaults)."""
+
+from dataclasses import dataclass
+
+from scratchml.errors import ScratchMLError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    vocab_size: int = 8192    # see docs/llm.md: bytes per token against the cost of the output layer
+    context: int = 256
+    d_model: int = 384
+    n_layers: int = 6
+    n_heads: int = 6
+    dropout: float = 0.0
+    batch_size: int = 32      # windows per step: 8,192 tokens at context 256
+    max_steps: int = 6000
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 200
+    weight_decay: float = 0.1
+    clip_norm: float = 1.0
+    valid_fraction: float = 0.01
+    eval_every: int = 500
+    seed: int = 0
+    train_limit: int = 0      # only the first N reviews of each split (0: all)
+    minutes: float = 0.0      # stop early after this long (0: no limit); the schedule still spans max_steps
+    checkpoint_minutes: float = 10.0
+    bf16: bool | None = None  # None: where the hardware computes it natively
+
+    def check(self) -> None:
+        problems = [text for bad, text in [
+            (self.vocab_size < 257 + 1, "vocab_size must be above 257 (the 256 bytes and end-of-text)"),
+            (self.d_model % self.n_heads != 0, f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}"),
+            (self.context < 2, "context must be at least 2"),
+            (min(self.batch_size, self.max_steps, self.eval_every) < 1, "batch_size, max_steps and eval_every "
+             "must be positive"),
+            (self.lr <= 0, "lr must be positive"),
+            (not 0 < self.valid_fraction < 1, "valid_fraction must be in (0, 1)"),
+        ] if bad]
+        if problems:
+            raise ScratchMLError("; ".join(problems))
