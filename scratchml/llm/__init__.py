@@ -4,13 +4,14 @@
 byte), ``imdb.py`` and ``data.py`` (the reviews as token streams), ``train.py`` (the recipe),
 ``checkpoint.py`` (model folders), ``hf.py`` (GPT-2 checkpoints of Hugging Face ``transformers``).
 
-The names are imported lazily, so that reading the settings does not import torch.
+The names are imported lazily, so that reading the settings does not import torch. Generation is
+``scratchml.llm.generate.generate``, not exported here: the function would share its module's name.
 """
 
 import importlib
 
 _EXPORTS = {"GPT": ("model", "GPT"), "GPTConfig": ("model", "GPTConfig"), "TrainConfig": ("config", "TrainConfig"),
-            "Sampling": ("generate", "Sampling"), "generate": ("generate", "generate"),
+            "Sampling": ("generate", "Sampling"),
             "bits_per_byte": ("score", "bits_per_byte"), "train_gpt": ("train", "train"),
             "export_hf": ("hf", "export_hf"), "import_hf": ("hf", "import_hf")}
 __all__ = sorted(_EXPORTS)
