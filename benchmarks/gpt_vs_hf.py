@@ -74,7 +74,8 @@ def training(ours, theirs, steps: int, rounds: int, bf16: bool) -> dict:
             if r:
                 best[name] = max(best.get(name, 0.0), rate)
         if r:
-            print(f"round {r}: ours {best['ours']:.0f}, transformers {best['hf']:.0f} tokens/s (best so far)", flush=True)
+            print(f"round {r}: ours {best['ours']:.0f}, transformers {best['hf']:.0f} tokens/s (best so far)",
+                  flush=True)
     return {"ours_train_tokens_per_s": round(best["ours"]), "hf_train_tokens_per_s": round(best["hf"]),
             "train_ratio": round(best["ours"] / best["hf"], 3)}
 
