@@ -43,8 +43,18 @@ import numpy as np
 import Stemmer
 from rank_bm25 import BM25Okapi
 
-from scratchml.retrieve import (BM25, Encoder, ExactIndex, convex_combination, evaluate, load_corpus, load_qrels,
-                                load_queries, minilm_dir, reciprocal_rank_fusion)
+from scratchml.retrieve import (
+    BM25,
+    Encoder,
+    ExactIndex,
+    convex_combination,
+    evaluate,
+    load_corpus,
+    load_qrels,
+    load_queries,
+    minilm_dir,
+    reciprocal_rank_fusion,
+)
 from scratchml.retrieve.bm25 import K1, B
 
 TOP_K = 100  # Recall@100 needs the top 100
@@ -162,7 +172,7 @@ def hybrid_runs(data: dict, encoder: Encoder, corpus_vectors: np.ndarray) -> dic
     ids, qrels, lexical_run, dense_run = out["test"]
     rrf = quality(qrels, ids, [reciprocal_rank_fusion([d, s]) for d, s in zip(dense_run, lexical_run)])
     convex = quality(qrels, ids, [convex_combination(d, s, weight) for d, s in zip(dense_run, lexical_run)])
-    print(f"convex weights on the training claims (nDCG@10): "
+    print("convex weights on the training claims (nDCG@10): "
           + ", ".join(f"{w:.1f}: {v:.4f}" for w, v in by_weight.items()), flush=True)
     return {"rrf": rrf, "convex": convex, "convex_weight": weight, "convex_train_ndcg10": by_weight}
 
