@@ -72,24 +72,9 @@ def _make_optimizer(model: Transformer, cfg: TrainConfig) -> torch.optim.Optimiz
                              lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9, fused=True)
 
 
-def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
-          splits: Splits | None = None, device: torch.device | str = "cpu") -> dict:
-    """Train (or resume) into ``out``; returns a summary with the loss of every step taken.
-    ``out/checkpoint`` is resumable. ``splits`` replaces the English-Spanish corpus (tests)."""
-    out, device = Path(out), torch.device(device)
-    ckpt_dir = out / "checkpoint"
-    if cfg.cooldown_steps and cfg.minutes:
-        log.warning("the %g-minute budget may end the run before its cooldown does; minutes=0 lets "
-                    "max_steps alone decide", cfg.minutes)
-    rank, world_size = world()
-    bf16 = use_bf16(device, cfg.bf16)
-    torch.manual_seed(cfg.seed)
-
-    resumed = read_for_resume(ckpt_dir, cfg) if resume else None
-    if not resume:
-        refuse_fresh_start(ckpt_dir)
-    tokenizer, data = prepare_data(cfg, resumed.tokenizer if resumed else None, splits, progress=rank == 0,
-                                   max_len=preset(cfg.size).max_len)
+def _build(cfg: TrainConfig, tokenizer, resumed, ckpt_dir: Path, device: torch.device):
+    """(model config, model, its EMA or None, AdamW, progress counters, stages): new, or as the
+    checkpoint left them when ``resumed``."""
     sp = tokenizer.special_tokens
     mcfg = preset(cfg.size, vocab_size=tokenizer.vocab_size, dropout=cfg.dropout,
                   pad_id=sp["<pad>"], bos_id=sp["<bos>"], eos_id=sp["<eos>"])
@@ -114,6 +99,52 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
         if (cfg.max_steps and prog["step"] >= cfg.max_steps) or _out_of_time(prog, cfg):
             raise ScratchMLError(f"{ckpt_dir} has trained {prog['step']} steps in {prog['elapsed'] / 60:.1f} "
                                  f"minutes already: raise max_steps or minutes to go on")
+    return mcfg, model, ema, optimizer, prog, stages
+
+
+def _step(model, optimizer, ema, cfg: TrainConfig, lr: float, batch, pad_id: int, n_tokens: int, world_size: int,
+          bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step at rate ``lr`` on ``batch`` (src, tgt_in, tgt_out); returns ``batch_loss``'s pair."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    loss, loss_sum = batch_loss(model, *batch, pad_id, cfg.label_smoothing, n_tokens, world_size, bf16)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.clip_norm:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+    optimizer.step()
+    if ema:
+        ema.update()
+    return loss, loss_sum
+
+
+def _validate(model, tokenizer, data, cfg: TrainConfig, bf16: bool) -> tuple[float, float]:
+    """Validation NLL and BLEU (NaN when ``valid_bleu_sentences`` is 0)."""
+    v_nll = validation_loss(model, data, cfg.max_tokens, bf16)
+    v_bleu = validation_bleu(model, tokenizer, data, cfg.valid_bleu_sentences, bf16) \
+        if cfg.valid_bleu_sentences else float("nan")
+    return v_nll, v_bleu
+
+
+def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
+          splits: Splits | None = None, device: torch.device | str = "cpu") -> dict:
+    """Train (or resume) into ``out``; returns a summary with the loss of every step taken.
+    ``out/checkpoint`` is resumable. ``splits`` replaces the English-Spanish corpus (tests)."""
+    out, device = Path(out), torch.device(device)
+    ckpt_dir = out / "checkpoint"
+    if cfg.cooldown_steps and cfg.minutes:
+        log.warning("the %g-minute budget may end the run before its cooldown does; minutes=0 lets "
+                    "max_steps alone decide", cfg.minutes)
+    rank, world_size = world()
+    bf16 = use_bf16(device, cfg.bf16)
+    torch.manual_seed(cfg.seed)
+
+    resumed = read_for_resume(ckpt_dir, cfg) if resume else None
+    if not resume:
+        refuse_fresh_start(ckpt_dir)
+    tokenizer, data = prepare_data(cfg, resumed.tokenizer if resumed else None, splits, progress=rank == 0,
+                                   max_len=preset(cfg.size).max_len)
+    mcfg, model, ema, optimizer, prog, stages = _build(cfg, tokenizer, resumed, ckpt_dir, device)
     record_stage(stages, {"from_step": prog["step"], "train": asdict(cfg), "processes": world_size,
                           "device": device.type})
     ddp_model = model
@@ -171,17 +202,8 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
                                            mcfg.bos_id, mcfg.eos_id, mcfg.pad_id, device)
             n_tokens = sum(tgt_lens[i] for i in idx)  # target tokens of the whole global batch
             lr = learning_rate(prog["step"] + 1, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            loss, loss_sum = batch_loss(ddp_model, src, tgt_in, tgt_out, mcfg.pad_id, cfg.label_smoothing,
-                                        n_tokens, world_size, bf16)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
-            optimizer.step()
-            if ema:
-                ema.update()
+            loss, loss_sum = _step(ddp_model, optimizer, ema, cfg, lr, (src, tgt_in, tgt_out), mcfg.pad_id,
+                                   n_tokens, world_size, bf16)
             prog["step"] += 1
             prog["batch"] = b + 1
             prog["tokens"] += n_tokens
@@ -206,9 +228,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
             prog["batch"] = 0
         if rank == 0:
             with averaged():
-                v_nll = validation_loss(model, data, cfg.max_tokens, bf16)
-                v_bleu = validation_bleu(model, tokenizer, data, cfg.valid_bleu_sentences, bf16) \
-                    if cfg.valid_bleu_sentences else float("nan")
+                v_nll, v_bleu = _validate(model, tokenizer, data, cfg, bf16)
             row = [prog["epoch"], prog["step"], round(prog["elapsed"] / 60, 2),
                    round(epoch_loss / max(epoch_tokens, 1), 4), round(v_nll, 4), round(v_bleu, 2),
                    round(tok_s), f"{lr:.3g}"]
