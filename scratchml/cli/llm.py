@@ -5,12 +5,14 @@ import json
 import logging
 import shlex
 import sys
+from pathlib import Path
 
 from scratchml.cli.torch_options import THREADS_HELP, add_bf16, set_threads
 from scratchml.errors import ScratchMLError
 
 log = logging.getLogger("scratchml.llm")
 MODEL = "gpt-imdb"
+MAX_TEXTS = 256  # texts generated in one batch: their keys and values must fit in memory
 _MODEL_HELP = "a model folder (default: the shipped models/gpt-imdb)"
 
 
@@ -31,6 +33,7 @@ def _train(args) -> None:
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
     flags = [f"--{f.name.replace('_', '-')} {getattr(cfg, f.name)}" for f in fields(TrainConfig)
              if f.name != "bf16" and getattr(cfg, f.name) != f.default]
+    flags += {True: ["--bf16"], False: ["--no-bf16"], None: []}[cfg.bf16]
     flags += ["--resume"] * args.resume + [f"--stop-after {args.stop_after}"] * bool(args.stop_after)
     command = " ".join(["scratchml llm train --out", shlex.quote(str(args.out)), *flags])
     summary = train(cfg, args.out, resume=args.resume, progress=sys.stderr is not None, device=args.device,
@@ -42,8 +45,8 @@ def _prompt_ids(tokenizer, eot: int, prompt: str, room: int) -> list[int]:
     """The end-of-text token and the prompt, cut from the left to ``room`` tokens when longer."""
     ids = [eot] + tokenizer.encode(prompt, allow_special=False)
     if len(ids) > room:
-        log.warning(f"the prompt has {len(ids)} tokens and the model reads {room} before the new ones: "
-                    f"only its last {room} are used")
+        log.warning("the prompt has %d tokens and the model reads %d before the new ones: only its last %d are "
+                    "used", len(ids), room, room)
         ids = ids[-room:]
     return ids
 
@@ -56,8 +59,9 @@ def _generate(args) -> None:
     set_threads(args.threads)
     sampling = Sampling(args.temperature, args.top_k, args.top_p, args.greedy)
     sampling.check()
-    if args.n < 1:
-        raise ScratchMLError(f"-n must be at least 1, got {args.n}")
+    if not 1 <= args.n * max(1, len(args.prompt)) <= MAX_TEXTS:
+        raise ScratchMLError(f"-n times the prompts must be between 1 and {MAX_TEXTS}, "
+                             f"got {args.n} x {max(1, len(args.prompt))}")
     model, tokenizer, _ = _load(args.model)
     context = model.cfg.context
     if not 1 <= args.max_new_tokens < context:
@@ -124,19 +128,32 @@ def _score(args) -> None:
     print(json.dumps(bits_per_byte(model, tokenizer, docs, args.stride, progress=sys.stderr is not None)))
 
 
+def _new_folder(out: str, source: str | None = None) -> Path:
+    """``out``, refused when it holds anything: writing a model replaces the folder as a whole."""
+    path = Path(out).resolve()
+    if source is not None and path == Path(source).resolve():
+        raise ScratchMLError(f"--out {out} is the folder being read: choose another")
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ScratchMLError(f"{out} exists and is not empty: choose a new folder (it would be replaced whole)")
+    return path
+
+
 def _export(args) -> None:
     from scratchml.llm.hf import export_hf
+    from scratchml.shipped import model_dir
 
+    out = _new_folder(args.out, str(model_dir(MODEL, args.model)))
     model, tokenizer, _ = _load(args.model)
-    print(json.dumps({"out": str(export_hf(model, tokenizer, args.out)), "format": args.format}))
+    print(json.dumps({"out": str(export_hf(model, tokenizer, out)), "format": args.format}))
 
 
 def _import_hf(args) -> None:
     from scratchml.llm import checkpoint
     from scratchml.llm.hf import import_hf
 
+    out = _new_folder(args.out, args.folder)
     model, tokenizer = import_hf(args.folder)
-    checkpoint.save(args.out, model, tokenizer, {"imported_from": str(args.folder)})
+    checkpoint.save(out, model, tokenizer, {"imported_from": str(args.folder)})
     print(json.dumps({"out": args.out, "parameters": model.num_parameters(), "vocab_size": tokenizer.vocab_size}))
 
 
@@ -158,12 +175,12 @@ def register(sub) -> None:
         ("n_heads", int, None), ("vocab_size", int, "BPE vocabulary, the end-of-text token included"),
         ("eval_every", int, "validate and checkpoint every N steps"), ("seed", int, None),
         ("train_limit", int, "only the first N reviews of each split (0: all)"),
-        ("minutes", float, "stop after this long, resumable (0: no limit)"),
+        ("minutes", float, "stop after this long in this session, resumable (0: no limit)"),
         ("checkpoint_minutes", float, None)]:
         t.add_argument("--" + name.replace("_", "-"), type=kind, default=getattr(d, name),
                        help=f"{text + '; ' if text else ''}default: {getattr(d, name)}")
     t.add_argument("--stop-after", type=int, default=0, help="stop after step N, resumable (0: run to the end)")
-    t.add_argument("--device", default="cpu", help="cpu, or cuda")
+    t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     t.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     add_bf16(t)
     t.set_defaults(func=_train)

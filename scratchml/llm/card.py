@@ -8,6 +8,7 @@ def model_card(meta: dict, metrics_csv: Path) -> str:
     model, train, data = meta["model"], meta["train"], meta["data"]
     with open(metrics_csv, newline="", encoding="utf-8") as f:
         last = list(csv.DictReader(f))[-1]
+    reviews = f"the first {train['train_limit']:,} reviews of each" if train["train_limit"] else "the 75,000 reviews"
     commands = "\n".join(f"    {c}" for c in meta.get("commands", []) if c)
     return f"""# gpt-imdb: a small GPT trained on IMDb movie reviews
 
@@ -16,7 +17,7 @@ A decoder-only Transformer (GPT-2's architecture, `scratchml/llm/model.py`) with
 {model['n_heads']} heads, a context of {model['context']} tokens, our byte-level BPE with
 {model['vocab_size']} tokens (end-of-text `<|endoftext|>` = {model['eot_id']}). Weights in float16.
 
-Trained from scratch on the 75,000 reviews of IMDb's `train` and `unsup` files (`<br />` line breaks
+Trained from scratch on {reviews} of IMDb's `train` and `unsup` files (`<br />` line breaks
 turned into newlines; {train['valid_fraction']:.0%} held out for validation), {data['train_tokens']:,}
 tokens, for {meta['progress']['step']:,} steps of {train['batch_size']} windows
 ({meta['progress']['tokens']:,} tokens, {meta['progress']['elapsed'] / 60:.0f} minutes). The test reviews

@@ -56,7 +56,7 @@ def read_meta(path) -> dict:
         raise ScratchMLError(f"{path} has no config.json: not a model folder") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ScratchMLError(f"{path}/config.json is corrupt ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("model"), dict):
         hint = " (a Hugging Face GPT-2 folder? convert it with scratchml llm import-hf)" \
             if isinstance(meta, dict) and meta.get("model_type") else ""
         raise ScratchMLError(f"{path} is not a scratchml GPT{hint}")
@@ -86,7 +86,12 @@ def load(path) -> tuple[GPT, Tokenizer, dict]:
         raise ScratchMLError(f"{path} has no tokenizer.json") from None
     if tokenizer.vocab_size != cfg.vocab_size:
         raise ScratchMLError(f"{path}: the tokenizer has {tokenizer.vocab_size} tokens, the model {cfg.vocab_size}")
-    model = GPT(cfg)
+    if cfg.eot_id not in tokenizer.special_tokens.values():
+        raise ScratchMLError(f"{path}: the end-of-text id {cfg.eot_id} is not a special token of its tokenizer")
+    try:
+        model = GPT(cfg)
+    except ValueError as e:  # e.g. a width that the heads do not divide
+        raise ScratchMLError(f"{path}/config.json: {e}") from None
     weights = _tensors(path / "model.safetensors")
     expected = model.state_dict()
     for name, tensor in expected.items():

@@ -29,14 +29,17 @@ class TrainConfig:
     bf16: bool | None = None  # None: where the hardware computes it natively
 
     def check(self) -> None:
-        problems = [text for bad, text in [
-            (self.vocab_size < 257 + 1, "vocab_size must be above 257 (the 256 bytes and end-of-text)"),
-            (self.d_model % self.n_heads != 0, f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}"),
-            (self.context < 2, "context must be at least 2"),
-            (min(self.batch_size, self.max_steps, self.eval_every) < 1, "batch_size, max_steps and eval_every "
-             "must be positive"),
-            (self.lr <= 0, "lr must be positive"),
+        positive = ("context", "d_model", "n_layers", "n_heads", "batch_size", "max_steps", "eval_every", "lr")
+        problems = [f"{name} must be positive, got {getattr(self, name)}"
+                    for name in positive if getattr(self, name) <= 0]
+        problems += [text for bad, text in [
+            (self.vocab_size < 258, "vocab_size must be at least 258 (the 256 bytes, a merge and end-of-text)"),
+            (self.n_heads > 0 and self.d_model % self.n_heads != 0,
+             f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}"),
+            (not 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
             (not 0 < self.valid_fraction < 1, "valid_fraction must be in (0, 1)"),
+            (self.warmup_steps < 0 or self.minutes < 0 or self.train_limit < 0,
+             "warmup_steps, minutes and train_limit must not be negative"),
         ] if bad]
         if problems:
             raise ScratchMLError("; ".join(problems))

@@ -13,7 +13,8 @@ A key/value cache (``scratchml.transformer.KVCache``) makes each step cost one p
 the whole sequence: the prompt is run once, then every step feeds only the newest token. Prompts of
 different lengths share a batch by padding on the left, so that every row's newest token sits in the
 same last column; the attention mask hides the padding and the positions count real tokens only
-(model.py), so a prompt continues the same way alone or in a batch.
+(model.py), so a prompt continues the same way alone or in a batch (up to float rounding: the
+tests check identical tokens in float64, where rounding cannot tip a choice).
 
 A row stops at the end-of-text token (it is not part of the returned text) or after
 ``max_new_tokens``; the batch stops when every row has.
@@ -66,7 +67,10 @@ def next_tokens(logits: torch.Tensor, sampling: Sampling, generator: torch.Gener
     """logits (B, V) of the last position -> one token per row (B,)."""
     if sampling.greedy:
         return logits.argmax(-1)
-    logits = filter_logits(logits.float() / sampling.temperature, sampling.top_k, sampling.top_p)
+    logits = logits.float()
+    # subtracting the maximum first keeps a tiny temperature from overflowing to inf (and the softmax to NaN)
+    logits = (logits - logits.max(-1, keepdim=True).values) / sampling.temperature
+    logits = filter_logits(logits, sampling.top_k, sampling.top_p)
     return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
 
 
@@ -89,7 +93,8 @@ def generate(model: GPT, prompts: list[list[int]], max_new_tokens: int, sampling
     """Continue each prompt (token ids; each must be non-empty: start it with the end-of-text token
     for text from scratch) by up to ``max_new_tokens`` tokens; returns the new tokens of each.
     ``on_token(row, token)`` is called for each new token as it comes (streaming). Without the cache
-    every step runs the whole sequence again: the same tokens, slower (for tests and benchmarks)."""
+    every step runs the whole sequence again: the same computation, slower (for tests and benchmarks;
+    the floating-point sums run in another order, so a near-tie between two tokens could tip)."""
     sampling.check()
     if not prompts or not all(prompts):
         raise ScratchMLError("every prompt needs at least one token (the end-of-text token starts a text)")
@@ -102,8 +107,10 @@ def generate(model: GPT, prompts: list[list[int]], max_new_tokens: int, sampling
     device = next(model.parameters()).device
     eot = model.cfg.eot_id
     ids, mask = left_padded(prompts, eot, device)
+    was_training = model.training
+    model.eval()  # no dropout while generating
     cache = model.new_cache() if use_cache else None
-    logits = model(ids, mask, cache)[:, -1]  # (B, V)
+    logits = model(ids, mask, cache, last_only=True)[:, -1]  # (B, V)
     done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
     out: list[list[int]] = [[] for _ in prompts]
     for _ in range(max_new_tokens):
@@ -119,8 +126,9 @@ def generate(model: GPT, prompts: list[list[int]], max_new_tokens: int, sampling
             break
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)  # (B, S + 1)
         if use_cache:
-            logits = model(token[:, None], mask, cache)[:, -1]
+            logits = model(token[:, None], mask, cache, last_only=True)[:, -1]
         else:
             ids = torch.cat([ids, token[:, None]], dim=1)
-            logits = model(ids, mask)[:, -1]
+            logits = model(ids, mask, last_only=True)[:, -1]
+    model.train(was_training)
     return out

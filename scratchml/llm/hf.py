@@ -88,9 +88,12 @@ def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise ScratchMLError(f"{path.parent} has no {path.name}: pass a Hugging Face GPT-2 folder")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        content = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ScratchMLError(f"{path} is not JSON: {e}") from None
+    if not isinstance(content, dict):
+        raise ScratchMLError(f"{path} is not a JSON object")
+    return content
 
 
 def config_from_hf(config: dict, eot_id: int, vocab_size: int) -> GPTConfig:
@@ -105,6 +108,7 @@ def config_from_hf(config: dict, eot_id: int, vocab_size: int) -> GPTConfig:
         (config.get("scale_attn_by_inverse_layer_idx", False), "scale_attn_by_inverse_layer_idx"),
         (not config.get("scale_attn_weights", True), "unscaled attention"),
         (not config.get("tie_word_embeddings", True), "an output layer of its own (untied)"),
+        (not config["n_head"] or config["n_embd"] % config["n_head"], "n_embd not divisible by n_head"),
     ] if bad]
     if problems:
         raise ScratchMLError("this GPT-2 differs from our architecture: " + ", ".join(problems))
@@ -115,11 +119,28 @@ def config_from_hf(config: dict, eot_id: int, vocab_size: int) -> GPTConfig:
 
 def tokenizer_from_hf(tokenizer_json: dict, eos_token: str | None) -> tuple[Tokenizer, list[int], int]:
     """A HF byte-level BPE -> (our tokenizer, its id -> the HF id, our id of the end-of-text token)."""
+    try:
+        return _tokenizer_from_hf(tokenizer_json, eos_token)
+    except (KeyError, ValueError, TypeError, AttributeError) as e:  # a file that is not what it claims
+        raise ScratchMLError(f"tokenizer.json is malformed ({type(e).__name__}: {e})") from None
+
+
+def _tokenizer_from_hf(tokenizer_json: dict, eos_token: str | None) -> tuple[Tokenizer, list[int], int]:
     model, pre = tokenizer_json.get("model") or {}, tokenizer_json.get("pre_tokenizer") or {}
     if model.get("type") != "BPE":
         raise ScratchMLError(f"tokenizer.json has a {model.get('type')!r} model: only byte-level BPE loads here")
     steps = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
     splits = [s for s in steps if s.get("type") == "Split" and "Regex" in s.get("pattern", {})]
+    added = tokenizer_json.get("added_tokens", [])
+    unsupported = [text for bad, text in [
+        (tokenizer_json.get("normalizer") is not None, "a normalizer"),
+        (any(s.get("add_prefix_space") for s in steps), "add_prefix_space"),
+        (model.get("ignore_merges"), "ignore_merges"),
+        (any(not t.get("special") for t in added), "added tokens that are not special"),
+    ] if bad]
+    if unsupported:
+        raise ScratchMLError("tokenizer.json changes the text in ways our tokenizer does not: "
+                             + ", ".join(unsupported))
     if any(s.get("type") == "ByteLevel" and s.get("use_regex", True) for s in steps):
         pattern = GPT2_PATTERN
     elif splits and any(s.get("type") == "ByteLevel" for s in steps):
@@ -127,23 +148,29 @@ def tokenizer_from_hf(tokenizer_json: dict, eos_token: str | None) -> tuple[Toke
     else:
         raise ScratchMLError("tokenizer.json is not a byte-level BPE (no ByteLevel pre-tokenizer)")
     u2b = {u: b for b, u in bytes_to_unicode().items()}
-    vocab = model["vocab"]
-    try:
-        as_bytes = {bytes(u2b[c] for c in token): i for token, i in vocab.items()}
-    except KeyError:
-        raise ScratchMLError("tokenizer.json has tokens outside the byte-level alphabet") from None
+
+    def to_bytes(token: str) -> bytes:
+        if any(c not in u2b for c in token):
+            raise ScratchMLError(f"tokenizer.json: the token {token!r} is outside the byte-level alphabet")
+        return bytes(u2b[c] for c in token)
+
+    special_ids = {t["id"] for t in added}
+    as_bytes = {to_bytes(token): i for token, i in model["vocab"].items() if i not in special_ids}
     merges, id_of = [], {bytes([b]): b for b in range(256)}
-    for m in model.get("merges", []):
+    for rank, m in enumerate(model.get("merges", [])):
         a, b = m.split(" ") if isinstance(m, str) else m
-        left, right = bytes(u2b[c] for c in a), bytes(u2b[c] for c in b)
+        left, right = to_bytes(a), to_bytes(b)
+        if left not in id_of or right not in id_of:
+            raise ScratchMLError(f"tokenizer.json: merge {rank} ({a} {b}) uses a token no earlier merge made")
         new = id_of.setdefault(left + right, len(id_of))
         merges.append((id_of[left], id_of[right], new))
-    specials = sorted((t for t in tokenizer_json.get("added_tokens", []) if t.get("special")), key=lambda t: t["id"])
+    specials = sorted(added, key=lambda t: t["id"])
     ours = Tokenizer(merges, [t["content"] for t in specials], pattern)
-    try:
-        to_hf_id = [as_bytes[ours.token_bytes(i)] for i in range(ours.num_base)] + [t["id"] for t in specials]
-    except KeyError:
-        raise ScratchMLError("tokenizer.json: a merge makes a token that is not in its vocabulary") from None
+    missing = [ours.token_bytes(i) for i in range(ours.num_base) if ours.token_bytes(i) not in as_bytes]
+    if missing:
+        raise ScratchMLError(f"tokenizer.json: {len(missing)} token(s) are missing from its vocabulary, "
+                             f"such as {missing[0]!r}")
+    to_hf_id = [as_bytes[ours.token_bytes(i)] for i in range(ours.num_base)] + [t["id"] for t in specials]
     names = [t["content"] for t in specials]
     eot = eos_token if eos_token in names else "<|endoftext|>" if "<|endoftext|>" in names else None
     if eot is None:
@@ -162,13 +189,15 @@ def import_hf(folder: str | os.PathLike) -> tuple[GPT, Tokenizer]:
         raise ScratchMLError(f"{folder} has no model.safetensors{extra}")
     config = _read_json(folder / "config.json")
     tok_config = _read_json(folder / "tokenizer_config.json") if (folder / "tokenizer_config.json").exists() else {}
-    eos = tok_config.get("eos_token")
+    eos = tok_config.get("eos_token") if isinstance(tok_config, dict) else None
     eos = eos.get("content") if isinstance(eos, dict) else eos
     tokenizer, to_hf_id, eot_id = tokenizer_from_hf(_read_json(folder / "tokenizer.json"), eos)
     try:
         cfg = config_from_hf(config, eot_id, tokenizer.vocab_size)
     except KeyError as e:
         raise ScratchMLError(f"{folder / 'config.json'} has no {e.args[0]!r}: is it a GPT-2's config?") from None
+    except TypeError as e:
+        raise ScratchMLError(f"{folder / 'config.json'} has a setting of the wrong type ({e})") from None
     try:
         weights = load_file(folder / "model.safetensors")
     except (SafetensorError, OSError) as e:

@@ -17,7 +17,7 @@ stream of each block scaled by 1/sqrt(2N), so that the stream's variance does no
 
 Positions of a batch of prompts of different lengths: prompts are padded on the left, and each real
 token's position counts only the real tokens before it (``positions_of``), so a prompt gets the same
-positions, and the same next-token distribution, alone or in a batch.
+positions, and the same next-token distribution (up to float rounding), alone or in a batch.
 
 Shapes: B batch, T new positions, S = past + T key positions, C = d_model, V vocabulary.
 """
@@ -100,8 +100,9 @@ class GPT(nn.Module):
         return [KVCache() for _ in self.layers]
 
     def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                cache: list[KVCache] | None = None) -> torch.Tensor:
-        """ids (B, T) -> logits (B, T, V) of the token after each position.
+                cache: list[KVCache] | None = None, last_only: bool = False) -> torch.Tensor:
+        """ids (B, T) -> logits (B, T, V) of the token after each position; (B, 1, V) of the last
+        position only with ``last_only`` (generation: the others would cost B x T x V floats for nothing).
 
         ``attention_mask`` (B, S): 1 on tokens, 0 on left padding, over the cached positions and
         these T (None: no padding). ``cache``: the keys and values of the earlier positions, which
@@ -118,4 +119,6 @@ class GPT(nn.Module):
         x = self.dropout(self.tokens(ids) + self.positions(pos))  # (B, T, C)
         for i, layer in enumerate(self.layers):
             x = layer(x, mask, cache=cache[i] if cache else None)
+        if last_only:
+            x = x[:, -1:]  # (B, 1, C)
         return self.ln(x) @ self.tokens.weight.T  # (B, T, V): tied output embedding

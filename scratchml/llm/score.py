@@ -39,12 +39,15 @@ def windows(ids: list[int], context: int, stride: int) -> list[tuple[int, int, i
         scored_to, begin = end, begin + stride
 
 
+LOGITS_PER_BATCH = 1 << 28  # floats of logits per batch (1 GB): GPT-2's 50,257 tokens x 1,024 positions is 5 rows
+
+
 @torch.inference_mode()
 def bits_per_byte(model: GPT, tokenizer: Tokenizer, documents: list[str], stride: int | None = None,
-                  batch_size: int = 16, progress: bool = False) -> dict:
+                  progress: bool = False) -> dict:
     """{"bits_per_byte", "tokens", "bytes", "documents"} of the model on ``documents``."""
     context = model.cfg.context
-    stride = stride or context // 2
+    stride = context // 2 if stride is None else stride
     if not 1 <= stride <= context - 1:
         raise ScratchMLError(f"the stride must be between 1 and {context - 1} (the context minus one), got {stride}")
     if not any(documents):
@@ -55,10 +58,13 @@ def bits_per_byte(model: GPT, tokenizer: Tokenizer, documents: list[str], stride
         ids = [eot] + tokenizer.encode(doc, allow_special=False)
         tokens += len(ids) - 1
         n_bytes += len(doc.encode("utf-8"))
-        pieces += [(ids[b:e], s - b) for b, e, s in windows(ids, context, stride)]
+        if len(ids) > 1:  # an empty document has nothing to predict
+            pieces += [(ids[b:e], s - b) for b, e, s in windows(ids, context, stride)]
     pieces.sort(key=lambda p: -len(p[0]))  # batches of windows of about one length: little padding
+    was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    batch_size = max(1, LOGITS_PER_BATCH // (context * model.cfg.vocab_size))
     nats = 0.0
     bar = tqdm(total=tokens, desc="scoring", unit="token", disable=not progress, dynamic_ncols=True)
     for i in range(0, len(pieces), batch_size):
@@ -68,9 +74,10 @@ def bits_per_byte(model: GPT, tokenizer: Tokenizer, documents: list[str], stride
         ids = torch.tensor([p + [eot] * (length - len(p)) for p, _ in batch], device=device)  # (B, T)
         logp = F.log_softmax(model(ids).float(), dim=-1)  # (B, T, V)
         for row, (p, first) in enumerate(batch):
-            targets = torch.tensor(p[first:], device=device)
+            targets = torch.tensor(p[first:], dtype=torch.long, device=device)
             nats -= logp[row, first - 1:len(p) - 1].gather(-1, targets[:, None]).sum().item()
             bar.update(len(targets))
     bar.close()
+    model.train(was_training)
     return {"bits_per_byte": nats / math.log(2) / max(n_bytes, 1), "tokens": tokens, "bytes": n_bytes,
             "documents": len(documents)}

@@ -18,6 +18,7 @@ and, at the end, ``OUT/model`` (float16, with a model card).
 import json
 import logging
 import math
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -29,7 +30,7 @@ from tqdm import tqdm
 
 from scratchml.bpe import Tokenizer
 from scratchml.errors import ScratchMLError
-from scratchml.files import refuse_fresh_start
+from scratchml.files import refuse_fresh_start, write_text_atomic
 from scratchml.llm import checkpoint, data, imdb
 from scratchml.llm.card import model_card
 from scratchml.llm.config import TrainConfig
@@ -70,13 +71,17 @@ def _streams(out: Path, tokenizer: Tokenizer, cfg: TrainConfig, progress: bool) 
     eot = tokenizer.special_tokens[EOT]
     train = data.token_stream(tokenizer, train_texts, eot, progress)
     valid = data.token_stream(tokenizer, valid_texts, eot, progress)
+    if len(valid) < cfg.context + 1:
+        raise ScratchMLError(f"{len(valid_texts)} validation reviews, {len(valid)} tokens: fewer than one window of "
+                             f"{cfg.context + 1}; raise valid_fraction or train_limit")
     folder.mkdir(parents=True, exist_ok=True)
     for f, arr in zip(files, (train, valid)):
         tmp = f.with_name(f.stem + ".tmp.npy")
         np.save(tmp, arr)
         tmp.replace(f)
-    files[2].write_text(json.dumps({"bytes": sum(len(t.encode("utf-8")) for t in valid_texts)}))
-    return train, valid, json.loads(files[2].read_text())["bytes"]
+    valid_bytes = sum(len(t.encode("utf-8")) for t in valid_texts)
+    write_text_atomic(files[2], json.dumps({"bytes": valid_bytes}))
+    return train, valid, valid_bytes
 
 
 @torch.no_grad()
@@ -96,6 +101,39 @@ def validation_loss(model: GPT, stream: np.ndarray, context: int, batch_size: in
     return total / max(count, 1)
 
 
+def _step(model: GPT, optimizer, x: torch.Tensor, y: torch.Tensor, lr: float, clip_norm: float, bf16: bool) -> float:
+    """One optimizer step on inputs x and targets y (B, T); returns the loss."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    with autocast(x.device, bf16):
+        logits = model(x)  # (B, T, V)
+    loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_norm:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    optimizer.step()
+    return loss.item()
+
+
+def _resumed(ckpt: Path, cfg: TrainConfig):
+    """(model, tokenizer, config.json, training state) of the checkpoint, checked against ``cfg``."""
+    model, tokenizer, meta = checkpoint.load(ckpt)
+    if not isinstance(meta.get("train"), dict) or not isinstance(meta.get("progress"), dict):
+        raise ScratchMLError(f"{ckpt} is a model folder, not a training checkpoint: it cannot be resumed")
+    saved = TrainConfig(**meta["train"])
+    fixed = ("vocab_size", "context", "d_model", "n_layers", "n_heads", "dropout", "batch_size", "seed",
+             "valid_fraction", "train_limit")
+    changed = [k for k in fixed if getattr(saved, k) != getattr(cfg, k)]
+    if changed:
+        raise ScratchMLError(f"{ckpt} was trained with " + ", ".join(f"{k}={getattr(saved, k)}" for k in changed)
+                             + ": resume with those")
+    if saved.max_steps != cfg.max_steps or saved.lr != cfg.lr:
+        log.warning("max_steps or lr changed (%d, %g -> %d, %g): the learning rate's curve changes from here on",
+                    saved.max_steps, saved.lr, cfg.max_steps, cfg.lr)
+    return model, tokenizer, meta, checkpoint.load_train_state(ckpt)
+
+
 def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True, device: str = "cpu",
           command: str = "", stop_after: int = 0) -> dict:
     """Train (or resume) into ``out``; returns a summary. ``stop_after``: stop after that step, leaving a
@@ -105,19 +143,13 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True, de
     ckpt = out / "checkpoint"
     prog = {"step": 0, "epoch": 0, "batch": 0, "elapsed": 0.0, "tokens": 0, "loss_sum": 0.0, "loss_steps": 0}
     if resume:
-        model, tokenizer, meta = checkpoint.load(ckpt)
-        saved = TrainConfig(**meta["train"])
-        fixed = ("vocab_size", "context", "d_model", "n_layers", "n_heads", "batch_size", "seed", "valid_fraction",
-                 "train_limit")
-        changed = [k for k in fixed if getattr(saved, k) != getattr(cfg, k)]
-        if changed:
-            raise ScratchMLError(f"{ckpt} was trained with " + ", ".join(f"{k}={getattr(saved, k)}" for k in changed)
-                                 + ": resume with those")
+        model, tokenizer, meta, state = _resumed(ckpt, cfg)
         prog.update(meta["progress"])
-        state = checkpoint.load_train_state(ckpt)
         commands = meta.get("commands", []) + [command]
     else:
         refuse_fresh_start(ckpt)
+        for stale in (out / "data", out / "metrics.csv"):  # left by a run that never reached its first checkpoint
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
         train_texts, _ = imdb.training_texts(cfg.valid_fraction, cfg.train_limit)
         log.info("training the tokenizer (%d tokens) on %d reviews", cfg.vocab_size, len(train_texts))
         tokenizer = Tokenizer.train(train_texts, cfg.vocab_size, [EOT], progress=progress)
@@ -127,17 +159,21 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True, de
                               cfg.dropout, eot_id=tokenizer.special_tokens[EOT]))
         commands = [command]
     if prog["step"] >= cfg.max_steps:
-        raise ScratchMLError(f"{ckpt} has taken {prog['step']} steps already: raise max_steps to go on")
+        if (out / "model").exists():
+            raise ScratchMLError(f"{ckpt} has taken {prog['step']} steps already: raise max_steps to go on")
+        log.info("the run had finished; writing its model folder")  # the last session stopped before it did
     model.to(device).train()
     bf16 = use_bf16(device, cfg.bf16)
     optimizer = _optimizer(model, cfg)
     if resume:
         load_optimizer(optimizer, state, prefix="opt.")
         torch.set_rng_state(state["rng.torch"])
+        if device.type == "cuda" and "rng.cuda" in state:
+            torch.cuda.set_rng_state(state["rng.cuda"], device)
         truncate_metrics(out / "metrics.csv", prog["step"])
     train_stream, valid_stream, valid_bytes = _streams(out, tokenizer, cfg, progress)
     per_epoch = len(data.epoch_windows(len(train_stream), cfg.context, cfg.seed, 0)) // cfg.batch_size
-    if per_epoch < 1:
+    if len(range(cfg.context - 1, len(train_stream) - cfg.context, cfg.context)) < cfg.batch_size:  # worst offset
         raise ScratchMLError(f"{len(train_stream)} training tokens: not enough for one batch of {cfg.batch_size} "
                              f"windows of {cfg.context}")
     log.info("%.2f M parameters, %s; %d training tokens (%d steps per epoch), %d validation tokens",
@@ -152,6 +188,8 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True, de
 
     def save_checkpoint() -> None:
         state = {"rng.torch": torch.get_rng_state(), **optimizer_tensors(optimizer, prefix="opt.")}
+        if device.type == "cuda":  # dropout on the GPU draws from its own generator
+            state["rng.cuda"] = torch.cuda.get_rng_state(device)
         checkpoint.save(ckpt, model, tokenizer, meta(), state)
 
     def evaluate(tok_s: float, lr: float) -> None:
@@ -169,38 +207,31 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True, de
 
     if not resume:
         evaluate(0.0, 0.0)
-    run_start, last_save, window_start, window_tokens = time.time() - prog["elapsed"], time.time(), time.time(), 0
+    session_start = time.time()
+    run_start, last_save, window_start, window_tokens = session_start - prog["elapsed"], session_start, session_start, 0
     bar = tqdm(total=cfg.max_steps, initial=prog["step"], desc="training", unit="step", disable=not progress,
                dynamic_ncols=True)
-    lr = learning_rate(prog["step"] + 1, cfg)
     while prog["step"] < cfg.max_steps:
         starts = data.epoch_windows(len(train_stream), cfg.context, cfg.seed, prog["epoch"])
+        batches = len(starts) // cfg.batch_size  # the epoch's random offset can change it by one
+        if prog["batch"] >= batches:
+            prog["epoch"], prog["batch"] = prog["epoch"] + 1, 0
+            continue
         b = prog["batch"]
         x, y = data.window_batch(train_stream, starts[b * cfg.batch_size:(b + 1) * cfg.batch_size], cfg.context, device)
         lr = learning_rate(prog["step"] + 1, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        with autocast(device, bf16):
-            logits = model(x)  # (B, T, V)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.clip_norm:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
-        optimizer.step()
-        prog["step"] += 1
-        prog["batch"] = b + 1
-        if prog["batch"] >= per_epoch:
-            prog["epoch"], prog["batch"] = prog["epoch"] + 1, 0
+        loss = _step(model, optimizer, x, y, lr, cfg.clip_norm, bf16)
+        prog["step"], prog["batch"] = prog["step"] + 1, b + 1
         prog["tokens"] += y.numel()
-        prog["loss_sum"] += loss.item()
+        prog["loss_sum"] += loss
         prog["loss_steps"] += 1
         prog["elapsed"] = time.time() - run_start
         window_tokens += y.numel()
         tok_s = window_tokens / max(time.time() - window_start, 1e-9)
         bar.update(1)
         bar.set_postfix(loss=f"{prog['loss_sum'] / prog['loss_steps']:.3f}", tok_s=f"{tok_s:.0f}", refresh=False)
-        out_of_time = (bool(cfg.minutes) and prog["elapsed"] >= cfg.minutes * 60) or prog["step"] == stop_after
+        out_of_time = (bool(cfg.minutes) and time.time() - session_start >= cfg.minutes * 60) or \
+            (bool(stop_after) and prog["step"] >= stop_after)
         if prog["step"] % cfg.eval_every == 0 or prog["step"] == cfg.max_steps:
             evaluate(tok_s, lr)
             window_start, window_tokens = time.time(), 0

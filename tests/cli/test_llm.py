@@ -67,6 +67,9 @@ def test_score_prints_bits_per_byte_of_a_file_or_of_jsonl_documents(capsys, tiny
 
 def test_export_and_import_hf_give_back_the_same_model(capsys, tiny, tmp_path):
     assert run(capsys, "llm", "export", tiny, "--format", "hf", "--out", tmp_path / "hf")[0] == 0
+    assert_one_line_error(run(capsys, "llm", "export", tiny, "--out", tmp_path / "hf"), "exists and is not empty")
+    assert_one_line_error(run(capsys, "llm", "import-hf", tmp_path / "hf", "--out", tmp_path / "hf"),
+                          "is the folder being read")
     assert run(capsys, "llm", "import-hf", tmp_path / "hf", "--out", tmp_path / "back")[0] == 0
     a, _, _ = checkpoint.load(tiny)
     b, _, _ = checkpoint.load(tmp_path / "back")
@@ -90,7 +93,8 @@ def test_train_a_tiny_model_and_resume(capsys, tmp_path, monkeypatch):
     (["generate", "x", "--temperature", "0"], "temperature must be above 0"),
     (["generate", "x", "--top-p", "1.5"], "top-p must be in (0, 1]"),
     (["generate", "x", "--max-new-tokens", "32"], "--max-new-tokens must be between 1 and 31"),
-    (["generate", "x", "-n", "0"], "-n must be at least 1"),
+    (["generate", "x", "-n", "0"], "-n times the prompts must be between 1 and 256"),
+    (["generate", "x", "y", "-n", "200"], "-n times the prompts must be between 1 and 256"),
     (["score", "NOFILE"], "cannot read NOFILE"),
 ])
 def test_bad_input_is_one_line(capsys, tiny, tmp_path, monkeypatch, args, message):

@@ -9,6 +9,7 @@ import torch
 
 from scratchml.bpe import Tokenizer
 from scratchml.errors import ScratchMLError
+from scratchml.llm import score
 from scratchml.llm.hf import export_hf
 from scratchml.llm.model import GPT, GPTConfig
 from scratchml.llm.score import bits_per_byte, windows
@@ -45,15 +46,17 @@ def reference_nats(hf_model, ids, context, stride):
 
 
 @pytest.mark.parametrize("stride", [12, 5, 23])
-def test_bits_per_byte_equal_transformers_sliding_window_perplexity(tmp_path, model_and_tokenizer, stride):
+def test_bits_per_byte_equal_transformers_sliding_window_perplexity(tmp_path, model_and_tokenizer, stride,
+                                                                    monkeypatch):
     transformers = pytest.importorskip("transformers", reason="the reference model is transformers' GPT-2")
     model, tok = model_and_tokenizer
+    monkeypatch.setattr(score, "LOGITS_PER_BATCH", 3 * 24 * tok.vocab_size)  # batches of 3 windows, padded
     export_hf(model, tok, tmp_path)
     hf = transformers.GPT2LMHeadModel.from_pretrained(tmp_path).eval()
     eot = model.cfg.eot_id
     nats = sum(reference_nats(hf, [eot] + tok.encode(d), 24, stride) for d in DOCS)
     n_bytes = sum(len(d.encode()) for d in DOCS)
-    result = bits_per_byte(model, tok, DOCS, stride=stride, batch_size=3)
+    result = bits_per_byte(model, tok, DOCS + [""], stride=stride)  # an empty document adds nothing
     assert result["bytes"] == n_bytes and result["tokens"] == sum(len(tok.encode(d)) for d in DOCS)
     assert result["bits_per_byte"] == pytest.approx(nats / math.log(2) / n_bytes, rel=1e-5)
 
@@ -69,5 +72,6 @@ def test_bad_input(model_and_tokenizer):
     model, tok = model_and_tokenizer
     with pytest.raises(ScratchMLError, match="empty"):
         bits_per_byte(model, tok, [""])
-    with pytest.raises(ScratchMLError, match="stride"):
-        bits_per_byte(model, tok, DOCS, stride=24)
+    for stride in (24, 0):
+        with pytest.raises(ScratchMLError, match="stride"):
+            bits_per_byte(model, tok, DOCS, stride=stride)

@@ -2,6 +2,7 @@
 weights of the uninterrupted run, files are written atomically, and bad settings are one-line errors."""
 
 import csv
+import shutil
 
 import numpy as np
 import pytest
@@ -74,3 +75,22 @@ def test_bad_settings_and_fresh_starts_over_a_checkpoint_are_refused(tmp_path):
         train(TINY, tmp_path, progress=False)
     with pytest.raises(ScratchMLError, match="was trained with d_model=32"):
         train(TrainConfig(**{**TINY.__dict__, "d_model": 64}), tmp_path, resume=True, progress=False)
+
+
+def test_too_little_validation_text_and_zero_heads_are_clear_errors(tmp_path, monkeypatch):
+    monkeypatch.setattr(imdb, "training_texts", lambda fraction, limit=0: (REVIEWS, ["Short."]))
+    with pytest.raises(ScratchMLError, match="fewer than one window"):
+        train(TINY, tmp_path / "a", progress=False)
+    with pytest.raises(ScratchMLError, match="n_heads must be positive"):
+        train(TrainConfig(**{**TINY.__dict__, "n_heads": 0}), tmp_path / "b", progress=False)
+
+
+def test_single_window_batches_run_over_many_epochs_and_a_lost_final_model_is_rewritten(tmp_path):
+    cfg = TrainConfig(**{**TINY.__dict__, "batch_size": 1, "max_steps": 400, "eval_every": 400, "lr": 1e-3})
+    assert train(cfg, tmp_path, progress=False)["finished"]  # ~160 windows per epoch: the offsets vary
+    _, _, meta = checkpoint.load(tmp_path / "checkpoint")
+    assert meta["progress"]["epoch"] >= 2
+    shutil.rmtree(tmp_path / "model")  # as if the session ended between the last checkpoint and the model
+    assert train(cfg, tmp_path, resume=True, progress=False)["finished"] and (tmp_path / "model").is_dir()
+    with pytest.raises(ScratchMLError, match="raise max_steps"):
+        train(cfg, tmp_path, resume=True, progress=False)
