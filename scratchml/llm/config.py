@@ -14,7 +14,7 @@ class TrainConfig:
     n_heads: int = 6
     dropout: float = 0.0
     batch_size: int = 32      # windows per step: 8,192 tokens at context 256
-    max_steps: int = 6000
+    max_steps: int = 2800      # about 1 epoch of the 24 M training tokens
     lr: float = 1e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 200
