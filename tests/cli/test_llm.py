@@ -7,22 +7,11 @@ import pytest
 import torch
 
 from scratchml.bpe import Tokenizer
-from scratchml.cli.main import main
 from scratchml.llm import checkpoint, imdb
 from scratchml.llm.model import GPT, GPTConfig
+from tests.cli.cli_run import assert_one_line_error, run
 
 TEXTS = ["This movie was great. The acting was great too.", "A terrible film.\nI walked out after an hour."] * 10
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(result, message):
-    code, out, err = result
-    assert code == 1 and err.startswith("scratchml: error: ") and err.count("\n") == 1 and message in err, err
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from scratchml.cli.main import main
 from scratchml.retrieve import evaluation
 from scratchml.retrieve.documents import INDEX_MARKER
 from scratchml.retrieve.encoder import Encoder
 from scratchml.retrieve.scifact import Document
+from tests.cli.cli_run import assert_one_line_error, run
 from tests.retrieve.tiny_bert import VOCAB, save_tiny_bert
 
 FILES = {
@@ -23,17 +23,6 @@ FILES = {
     "sub/trains.md": "# Night trains\n\nNight trains are back in Europe. The Nightjet connects Vienna with Paris.\n",
     "sub/faq.jsonl": '{"id": "hours", "title": "Opening hours", "text": "The library opens at 9."}\n',
 }
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(result, message):
-    code, out, err = result
-    assert code == 1 and err.startswith("scratchml: error: ") and err.count("\n") == 1 and message in err, err
 
 
 def write(folder, files):
