@@ -106,7 +106,9 @@ def _documents(args) -> list[str]:
     if not args.jsonl:
         return [text]
     docs = []
-    for n, line in enumerate(text.splitlines(), 1):
+    # split on "\n" only: str.splitlines() also breaks at U+2028, U+0085 and others, which JSON
+    # strings may hold unescaped
+    for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:

@@ -54,6 +54,15 @@ def test_score_prints_bits_per_byte_of_a_file_or_of_jsonl_documents(capsys, tiny
     assert code == 0 and two["documents"] == 2 and two["bytes"] == sum(len(t.encode()) for t in TEXTS[:2])
 
 
+def test_jsonl_lines_split_only_at_newlines(capsys, tiny, tmp_path):
+    # json.dumps(ensure_ascii=False) leaves U+2028 and U+0085 unescaped; they are not line ends in JSON lines
+    texts = ["one\u2028two", "three\x85four"]
+    (tmp_path / "u.jsonl").write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts),
+                                      encoding="utf-8")
+    code, out, _ = run(capsys, "llm", "score", tmp_path / "u.jsonl", "--jsonl", "--model", tiny)
+    assert code == 0 and json.loads(out)["documents"] == 2
+
+
 def test_export_and_import_hf_give_back_the_same_model(capsys, tiny, tmp_path):
     assert run(capsys, "llm", "export", tiny, "--format", "hf", "--out", tmp_path / "hf")[0] == 0
     assert_one_line_error(run(capsys, "llm", "export", tiny, "--out", tmp_path / "hf"), "exists and is not empty")
