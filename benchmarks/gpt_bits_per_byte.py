@@ -52,7 +52,8 @@ def main() -> None:
             command[5:5] = ["--model", args.model]
         print("$", " ".join(command[1:]), file=sys.stderr)
         start = time.perf_counter()
-        ours = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+        ours = json.loads(done.stdout.strip().splitlines()[-1])
         seconds = time.perf_counter() - start
 
     references = compressed_bits_per_byte("\n\n".join(texts).encode("utf-8"))
