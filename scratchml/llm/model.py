@@ -99,14 +99,10 @@ class GPT(nn.Module):
     def new_cache(self) -> list[KVCache]:
         return [KVCache() for _ in self.layers]
 
-    def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                cache: list[KVCache] | None = None, last_only: bool = False) -> torch.Tensor:
-        """ids (B, T) -> logits (B, T, V) of the token after each position; (B, 1, V) of the last
-        position only with ``last_only`` (generation: the others would cost B x T x V floats for nothing).
-
-        ``attention_mask`` (B, S): 1 on tokens, 0 on left padding, over the cached positions and
-        these T (None: no padding). ``cache``: the keys and values of the earlier positions, which
-        this call extends by T."""
+    def hidden(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+               cache: list[KVCache] | None = None) -> torch.Tensor:
+        """ids (B, T) -> the final LayerNorm's output (B, T, C): what the output layer reads, and the
+        scalar heads of a reward or value model built on this GPT. Arguments as in ``forward``."""
         B, T = ids.shape
         past = len(cache[0]) if cache else 0
         if past + T > self.cfg.context:
@@ -119,6 +115,17 @@ class GPT(nn.Module):
         x = self.dropout(self.tokens(ids) + self.positions(pos))  # (B, T, C)
         for i, layer in enumerate(self.layers):
             x = layer(x, mask, cache=cache[i] if cache else None)
+        return self.ln(x)
+
+    def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                cache: list[KVCache] | None = None, last_only: bool = False) -> torch.Tensor:
+        """ids (B, T) -> logits (B, T, V) of the token after each position; (B, 1, V) of the last
+        position only with ``last_only`` (generation: the others would cost B x T x V floats for nothing).
+
+        ``attention_mask`` (B, S): 1 on tokens, 0 on left padding, over the cached positions and
+        these T (None: no padding). ``cache``: the keys and values of the earlier positions, which
+        this call extends by T."""
+        x = self.hidden(ids, attention_mask, cache)  # (B, T, C)
         if last_only:
             x = x[:, -1:]  # (B, 1, C)
-        return self.ln(x) @ self.tokens.weight.T  # (B, T, V): tied output embedding
+        return x @ self.tokens.weight.T  # (B, T, V): tied output embedding
