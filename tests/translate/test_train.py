@@ -2,7 +2,6 @@
 
 import csv
 import os
-import socket
 
 import pytest
 import regex
@@ -125,17 +124,13 @@ def test_broken_checkpoints_give_clear_errors(tmp_path, toy_splits):
         load_model_dir(tmp_path)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ddp_worker(rank, world, port, out, splits):
+def _ddp_worker(rank, world, rendezvous, out, splits):
     import torch.distributed as dist
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    # Loopback only: gloo otherwise picks the interface the hostname resolves to, which a container
+    # may not route. A rendezvous file, not a port, so that no other test can take it in between.
+    os.environ.update(GLOO_SOCKET_IFNAME="lo", RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
     try:
         train(toy_config(max_steps=4), out, splits=splits, progress=False)
     finally:
@@ -144,7 +139,7 @@ def _ddp_worker(rank, world, port, out, splits):
 
 def test_two_process_ddp_equals_one_process(tmp_path, toy_splits):
     train(toy_config(max_steps=4), tmp_path / "single", splits=toy_splits, progress=False)
-    mp.spawn(_ddp_worker, args=(2, _free_port(), tmp_path / "ddp", toy_splits), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, tmp_path / "rendezvous", tmp_path / "ddp", toy_splits), nprocs=2, join=True)
     single, _, _ = load_model_dir(tmp_path / "single" / "checkpoint")
     ddp, _, _ = load_model_dir(tmp_path / "ddp" / "checkpoint")
     for (name, a), (_, b) in zip(single.state_dict().items(), ddp.state_dict().items()):
