@@ -28,7 +28,7 @@ from scratchml import __version__
 from scratchml.errors import ScratchMLError
 
 # Modules under scratchml.cli that define ``register(subparsers)``.
-COMMAND_MODULES = ["mnist", "bpe", "nmt", "rag", "llm"]
+COMMAND_MODULES = ["mnist", "bpe", "nmt", "rag", "llm", "rlhf"]
 # Optional dependencies, by the extra that installs them: the NumPy network needs none.
 EXTRAS = {"torch": "nmt", "safetensors": "nmt", "sacrebleu": "nmt", "fastapi": "serve", "uvicorn": "serve"}
 

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from scratchml.errors import ScratchMLError
 from scratchml.files import refuse_fresh_start
 from scratchml.llm import GPT, checkpoint as gpt_checkpoint
-from scratchml.rlhf.pair_training import PairTraining, train_on_pairs
+from scratchml.rlhf.config import PairTraining
+from scratchml.rlhf.pair_training import train_on_pairs
 from scratchml.rlhf.preferences import Pair
 from scratchml.rlhf.rollout import pack, response_logits, token_logprobs
 from scratchml.transformer.precision import autocast, use_bf16

@@ -10,7 +10,6 @@ the schedule, the optimizer state and the metrics CSV.
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -19,29 +18,11 @@ import torch
 from tqdm import tqdm
 
 from scratchml.errors import ScratchMLError
+from scratchml.rlhf.config import PairTraining
 from scratchml.rlhf.preferences import Pair
 from scratchml.training import append_metrics, load_optimizer, optimizer_tensors, truncate_metrics
 
 log = logging.getLogger("scratchml.rlhf")
-
-
-@dataclass(frozen=True)
-class PairTraining:
-    epochs: int = 2
-    batch_size: int = 32          # pairs per step
-    lr: float = 5e-5
-    warmup_steps: int = 20
-    weight_decay: float = 0.0
-    clip_norm: float = 1.0
-    seed: int = 0
-    checkpoint_minutes: float = 5.0
-
-    def check(self) -> None:
-        for name in ("epochs", "batch_size", "lr"):
-            if not getattr(self, name) > 0:
-                raise ScratchMLError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.warmup_steps < 0 or self.weight_decay < 0 or self.clip_norm < 0:
-            raise ScratchMLError("warmup_steps, weight_decay and clip_norm must not be negative")
 
 
 def learning_rate(step: int, total: int, cfg: PairTraining) -> float:

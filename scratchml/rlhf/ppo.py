@@ -28,7 +28,7 @@ Shapes: B rollouts, R continuation tokens, C width.
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -40,49 +40,13 @@ from scratchml.bpe import Tokenizer
 from scratchml.errors import ScratchMLError
 from scratchml.files import refuse_fresh_start
 from scratchml.llm import GPT, checkpoint as gpt_checkpoint
+from scratchml.rlhf.config import PPOConfig
 from scratchml.rlhf.reward import RewardModel
 from scratchml.rlhf.rollout import Packed, entropy, response_logits, sample, token_logprobs
 from scratchml.training import append_metrics, load_optimizer, optimizer_tensors, truncate_metrics
 from scratchml.transformer.precision import autocast, use_bf16
 
 log = logging.getLogger("scratchml.rlhf")
-
-
-@dataclass(frozen=True)
-class PPOConfig:
-    iterations: int = 300
-    batch_size: int = 64          # rollouts per iteration
-    minibatch_size: int = 16
-    ppo_epochs: int = 4
-    lr: float = 1e-5
-    init_kl_coef: float = 0.1
-    target_kl: float = 6.0        # nats per continuation; 0: a fixed coefficient
-    horizon: int = 10_000
-    gamma: float = 1.0
-    lam: float = 0.95
-    cliprange: float = 0.2
-    cliprange_value: float = 0.2
-    vf_coef: float = 0.1
-    whiten_rewards: bool = False
-    temperature: float = 1.0
-    max_new_tokens: int = 48
-    clip_norm: float = 1.0
-    seed: int = 0
-    checkpoint_minutes: float = 5.0
-
-    def check(self) -> None:
-        for name in ("iterations", "batch_size", "minibatch_size", "ppo_epochs", "lr", "horizon", "temperature",
-                     "max_new_tokens", "cliprange", "cliprange_value"):
-            if not getattr(self, name) > 0:
-                raise ScratchMLError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.target_kl < 0 or self.init_kl_coef < 0:
-            raise ScratchMLError("the KL target and the KL coefficient must not be negative "
-                                 f"(got {self.target_kl} and {self.init_kl_coef})")
-        if self.batch_size % self.minibatch_size:
-            raise ScratchMLError(f"batch_size {self.batch_size} is not a multiple of minibatch_size "
-                                 f"{self.minibatch_size}")
-        if not (0 <= self.gamma <= 1 and 0 <= self.lam <= 1):
-            raise ScratchMLError("gamma and lam must be in [0, 1]")
 
 
 class PolicyWithValue(nn.Module):
@@ -105,11 +69,11 @@ class PolicyWithValue(nn.Module):
 class AdaptiveKL:
     """β of the KL penalty, steered towards a target KL (Ziegler et al. 2019, section 2.2)."""
 
-    def __init__(self, coef: float, target: float, horizon: int):
-        self.coef, self.target, self.horizon = coef, target, horizon
+    def __init__(self, coef: float, target: float, horizon: int, adaptive: bool = True):
+        self.coef, self.target, self.horizon, self.adaptive = coef, target, horizon, adaptive
 
     def update(self, kl: float, n: int) -> None:
-        if self.target:
+        if self.adaptive:
             error = float(np.clip(kl / self.target - 1, -0.2, 0.2))
             self.coef *= 1 + error * n / self.horizon
 
@@ -209,7 +173,7 @@ class PPOTrainer:
             self.generator.set_state(state["rng.sample"])
             torch.set_rng_state(state["rng.torch"])
             truncate_metrics(self.out / "metrics.csv", self.progress["iteration"])
-        self.kl = AdaptiveKL(self.progress["kl_coef"], cfg.target_kl, cfg.horizon)
+        self.kl = AdaptiveKL(self.progress["kl_coef"], cfg.target_kl, cfg.horizon, cfg.adaptive_kl)
 
     def batch_prompts(self, iteration: int) -> list[list[int]]:
         """The prompts of an iteration: a fixed shuffle of the pool per pass, so a resume draws the same."""

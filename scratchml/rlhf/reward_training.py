@@ -19,7 +19,8 @@ import torch
 from scratchml.files import refuse_fresh_start
 from scratchml.llm import checkpoint as gpt_checkpoint
 from scratchml.rlhf import reward
-from scratchml.rlhf.pair_training import PairTraining, train_on_pairs
+from scratchml.rlhf.config import PairTraining
+from scratchml.rlhf.pair_training import train_on_pairs
 from scratchml.rlhf.preferences import Pair
 from scratchml.rlhf.reward import RewardModel, bradley_terry_loss
 from scratchml.rlhf.rollout import pack

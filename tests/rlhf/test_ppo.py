@@ -5,7 +5,8 @@ import torch
 
 from scratchml.errors import ScratchMLError
 from scratchml.llm import checkpoint
-from scratchml.rlhf.ppo import AdaptiveKL, PPOConfig, PPOTrainer, gae, masked_whiten, per_token_rewards, ppo_losses
+from scratchml.rlhf.config import PPOConfig
+from scratchml.rlhf.ppo import AdaptiveKL, PPOTrainer, gae, masked_whiten, per_token_rewards, ppo_losses
 from scratchml.rlhf.rollout import pack
 
 
@@ -105,14 +106,15 @@ def test_ppo_raises_the_reward_and_resumes_exactly(tiny_gpt_dir, tmp_path):
         torch.testing.assert_close(p, resumed.policy.state_dict()[name], rtol=0, atol=0)
     # many more iterations: the policy learns to write the paid token
     long = PPOConfig(iterations=40, batch_size=16, minibatch_size=8, ppo_epochs=4, lr=3e-3, max_new_tokens=6,
-                     target_kl=0, init_kl_coef=0.01)
+                     adaptive_kl=False, init_kl_coef=0.01)
     trainer = PPOTrainer(tiny_gpt_dir, rm, prompts_of(model), long, tmp_path / "c")
     rows = [trainer.run(progress=False, stop_after=i) for i in (1, 40)]
     assert rows[1]["score"] > rows[0]["score"] + 1.0 and rows[1]["kl"] > 0
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"target_kl": -1}, "must not be negative"), ({"batch_size": 10, "minibatch_size": 4}, "multiple"),
+    ({"target_kl": 0}, "KL target must be positive"), ({"init_kl_coef": -1}, "must not be negative"),
+    ({"batch_size": 10, "minibatch_size": 4}, "multiple"),
     ({"lr": 0}, "lr must be positive"), ({"temperature": 0}, "temperature must be positive")])
 def test_bad_settings_are_clear_errors(kwargs, message):
     with pytest.raises(ScratchMLError, match=message):

@@ -1,0 +1,63 @@
+"""The settings of the RLHF training runs (no torch here: the command line reads the defaults)."""
+
+from dataclasses import dataclass
+
+from scratchml.errors import ScratchMLError
+
+
+@dataclass(frozen=True)
+class PairTraining:
+    epochs: int = 2
+    batch_size: int = 32          # pairs per step
+    lr: float = 5e-5
+    warmup_steps: int = 20
+    weight_decay: float = 0.0
+    clip_norm: float = 1.0
+    seed: int = 0
+    checkpoint_minutes: float = 5.0
+
+    def check(self) -> None:
+        for name in ("epochs", "batch_size", "lr"):
+            if not getattr(self, name) > 0:
+                raise ScratchMLError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.warmup_steps < 0 or self.weight_decay < 0 or self.clip_norm < 0:
+            raise ScratchMLError("warmup_steps, weight_decay and clip_norm must not be negative")
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    iterations: int = 300
+    batch_size: int = 64          # rollouts per iteration
+    minibatch_size: int = 16
+    ppo_epochs: int = 4
+    lr: float = 1e-5
+    init_kl_coef: float = 0.1
+    target_kl: float = 6.0        # nats per continuation, that the adaptive coefficient steers towards
+    adaptive_kl: bool = True      # False: the coefficient stays init_kl_coef
+    horizon: int = 10_000
+    gamma: float = 1.0
+    lam: float = 0.95
+    cliprange: float = 0.2
+    cliprange_value: float = 0.2
+    vf_coef: float = 0.1
+    whiten_rewards: bool = False
+    temperature: float = 1.0
+    max_new_tokens: int = 48
+    clip_norm: float = 1.0
+    seed: int = 0
+    checkpoint_minutes: float = 5.0
+
+    def check(self) -> None:
+        for name in ("iterations", "batch_size", "minibatch_size", "ppo_epochs", "lr", "horizon", "temperature",
+                     "max_new_tokens", "cliprange", "cliprange_value"):
+            if not getattr(self, name) > 0:
+                raise ScratchMLError(f"{name} must be positive, got {getattr(self, name)}")
+        if not self.target_kl > 0:
+            raise ScratchMLError(f"the KL target must be positive, got {self.target_kl}")
+        if self.init_kl_coef < 0:
+            raise ScratchMLError(f"the KL coefficient must not be negative, got {self.init_kl_coef}")
+        if self.batch_size % self.minibatch_size:
+            raise ScratchMLError(f"batch_size {self.batch_size} is not a multiple of minibatch_size "
+                                 f"{self.minibatch_size}")
+        if not (0 <= self.gamma <= 1 and 0 <= self.lam <= 1):
+            raise ScratchMLError("gamma and lam must be in [0, 1]")
