@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from scratchml.errors import ScratchMLError
 from scratchml.files import refuse_fresh_start
 from scratchml.llm import GPT, checkpoint as gpt_checkpoint
+from scratchml.rlhf.card import rlhf_card
 from scratchml.rlhf.config import PairTraining
 from scratchml.rlhf.pair_training import train_on_pairs
 from scratchml.rlhf.preferences import Pair
@@ -128,5 +129,7 @@ def train_dpo(reference, train_pairs: list[Pair], valid_pairs: list[Pair], out, 
     if final is None:
         return None
     final = final or evaluate()  # a resumed run that had already finished
-    gpt_checkpoint.save(out / "model", policy, tokenizer, {**meta_of({}), "metrics": final}, half=True)
+    meta = {**meta_of({}), "metrics": final}
+    gpt_checkpoint.save(out / "model", policy, tokenizer, meta, half=True,
+                        extra_files={"README.md": rlhf_card("dpo", meta)})
     return final

@@ -40,6 +40,7 @@ from scratchml.bpe import Tokenizer
 from scratchml.errors import ScratchMLError
 from scratchml.files import refuse_fresh_start
 from scratchml.llm import GPT, checkpoint as gpt_checkpoint
+from scratchml.rlhf.card import rlhf_card
 from scratchml.rlhf.config import PPOConfig
 from scratchml.rlhf.reward import RewardModel
 from scratchml.rlhf.rollout import Packed, entropy, response_logits, sample, token_logprobs
@@ -277,6 +278,7 @@ class PPOTrainer:
                 last_save = time.perf_counter()
         bar.close()
         if prog["iteration"] >= cfg.iterations:
-            gpt_checkpoint.save(self.out / "model", self.policy.gpt, self.tokenizer,
-                                {**self.meta(), "metrics": row}, half=True)
+            meta = {**self.meta(), "metrics": row}
+            gpt_checkpoint.save(self.out / "model", self.policy.gpt, self.tokenizer, meta, half=True,
+                                extra_files={"README.md": rlhf_card("ppo", meta)})
         return row

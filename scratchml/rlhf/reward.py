@@ -79,9 +79,9 @@ def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Te
 
 
 def save(path, model: RewardModel, tokenizer: Tokenizer, meta: dict,
-         train_state: dict[str, torch.Tensor] | None = None) -> None:
+         train_state: dict[str, torch.Tensor] | None = None, extra_files: dict[str, str] | None = None) -> None:
     """A folder like a GPT's (model.safetensors, config.json, tokenizer.json), written atomically;
-    a training checkpoint adds ``train_state.safetensors``."""
+    a training checkpoint adds ``train_state.safetensors``, a finished model its card."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -91,6 +91,8 @@ def save(path, model: RewardModel, tokenizer: Tokenizer, meta: dict,
     tokenizer.save(tmp / "tokenizer.json")
     if train_state is not None:
         save_file({k: v.contiguous() for k, v in train_state.items()}, tmp / "train_state.safetensors")
+    for name, text in (extra_files or {}).items():
+        (tmp / name).write_text(text, encoding="utf-8")
     swap_in(tmp, path)
 
 

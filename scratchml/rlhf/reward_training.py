@@ -19,6 +19,7 @@ import torch
 from scratchml.files import refuse_fresh_start
 from scratchml.llm import checkpoint as gpt_checkpoint
 from scratchml.rlhf import reward
+from scratchml.rlhf.card import rlhf_card
 from scratchml.rlhf.config import PairTraining
 from scratchml.rlhf.pair_training import train_on_pairs
 from scratchml.rlhf.preferences import Pair
@@ -100,5 +101,6 @@ def train_reward_model(reference, train_pairs: list[Pair], valid_pairs: list[Pai
                          for i in range(0, min(len(train_pairs), 2048), 64)])
     model.normalize(raw)
     final = final or accuracy(model, valid_pairs, bf16)
-    reward.save(out / "model", model, tokenizer, {**meta_of({}), "metrics": final})
+    meta = {**meta_of({}), "metrics": final}
+    reward.save(out / "model", model, tokenizer, meta, extra_files={"README.md": rlhf_card("reward", meta)})
     return final
