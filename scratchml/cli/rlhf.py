@@ -1,4 +1,4 @@
-"""``scratchml rlhf annotator | pairs | reward | dpo | ppo | eval | generate``: steering the GPT towards
+"""``scratchml rlhf annotator | pairs | label | reward | dpo | ppo | eval | generate``: steering the GPT towards
 positive reviews with preferences, from the ground-truth classifier to the tuned policy.
 
 The pipeline, each step one command (docs/rlhf.md):
@@ -8,6 +8,7 @@ The pipeline, each step one command (docs/rlhf.md):
     reward     the reward model: the GPT with a scalar head, trained on the pairs
     dpo        a policy trained on the pairs directly (β sets how far it may move from π_ref)
     ppo        a policy trained against the reward model, with a KL penalty to π_ref
+    label      a page where people judge pairs, stored in SQLite; export to JSON lines
     eval       positive rate, reward, KL and fluency of a policy (or best-of-n) on IMDb test prefixes
     generate   a policy's continuations of prefixes read from stdin, as JSON lines
 """
@@ -117,6 +118,38 @@ def _pairs(args) -> None:
     print(json.dumps({"out": str(out), "train": args.prompts, "valid": args.valid_prompts, "noise": args.noise,
                       "labels_agreeing_with_likelier": round(float(agree), 4),
                       "mean_max_probability": round(float(np.maximum(p_a, 1 - p_a).mean()), 4)}))
+
+
+def _label(args) -> None:
+    from scratchml.rlhf.judgments import JudgmentStore
+
+    db = Path(args.db)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    store = JudgmentStore(db)
+    if args.pairs:
+        from scratchml.rlhf.preferences import read_pair_texts
+
+        added = store.add_pairs(read_pair_texts(args.pairs))
+        log.info("%d new pairs from %s (%d in %s)", added, args.pairs, store.count_pairs(), db)
+    if args.export:
+        n = store.export(args.export)
+        print(json.dumps({"exported": n, "out": args.export, **store.stats()}))
+        return
+    if args.stats:
+        print(json.dumps(store.stats()))
+        return
+    if not store.count_pairs():
+        raise ScratchMLError(f"{db} holds no pairs to judge: give --pairs FILE (from scratchml rlhf pairs)")
+    import uvicorn
+
+    from scratchml.rlhf.label_app import create_label_app
+
+    hosts = tuple(args.allowed_hosts.split(",")) if args.allowed_hosts else ("127.0.0.1", "localhost", "::1",
+                                                                              args.host)
+    log.info("judging %d pairs at http://%s:%d/ (judgments saved in %s)", store.count_pairs(), args.host, args.port,
+             db)
+    uvicorn.run(create_label_app(store, hosts), host=args.host, port=args.port, access_log=False,
+                server_header=False, timeout_keep_alive=5)
 
 
 def _load_pairs(folder: str, reference: Path):
@@ -299,6 +332,17 @@ def register(sub) -> None:
     p.add_argument("--classifier", help="the annotator's classifier (default: the shipped imdb-sentiment)")
     p.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     p.set_defaults(func=_pairs)
+
+    lab = rsub.add_parser("label", help="a page where people judge pairs (SQLite); --export writes JSON lines")
+    lab.add_argument("--pairs", metavar="FILE", help="pairs to judge (e.g. runs/pairs/valid.jsonl), added to the "
+                     "database")
+    lab.add_argument("--db", default="runs/labels.sqlite", help="the judgments (default runs/labels.sqlite)")
+    lab.add_argument("--host", default="127.0.0.1")
+    lab.add_argument("--port", type=int, default=8001)
+    lab.add_argument("--allowed-hosts", help="comma-separated host names to answer (default: loopback names)")
+    lab.add_argument("--export", metavar="FILE", help="write every judgment to FILE as JSON lines, then exit")
+    lab.add_argument("--stats", action="store_true", help="print counts and agreement as JSON, then exit")
+    lab.set_defaults(func=_label)
 
     r = rsub.add_parser("reward", help="train the reward model on preference pairs")
     r.add_argument("--out", default="runs/reward", help="OUT/checkpoint while training, OUT/model at the end")

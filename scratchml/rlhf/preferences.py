@@ -9,7 +9,9 @@ A pair is one JSON line:
     {"prompt": text, "a": text, "b": text, "choice": "a" | "b", "p_a": P(a preferred),
      "prompt_ids": [...], "a_ids": [...], "b_ids": [...], "annotator": "simulated"}
 The token ids are kept because decoding then encoding again need not give the same ids back; pairs
-labelled by people (``scratchml rlhf label``) carry only the texts, and are encoded when read.
+labelled by people (``scratchml rlhf label``) carry only the texts, and are encoded when read. People
+may also answer "tie" or "skip": such lines say nothing about which continuation is better, and
+reading leaves them out.
 """
 
 import json
@@ -38,6 +40,7 @@ class Pair:
     b_ids: list[int] = field(default_factory=list)
     p_a: float | None = None
     annotator: str = "simulated"
+    time: str | None = None     # when a person judged it (UTC, ISO 8601)
 
     def chosen_rejected(self) -> tuple[list[int], list[int]]:
         return (self.a_ids, self.b_ids) if self.choice == "a" else (self.b_ids, self.a_ids)
@@ -69,8 +72,12 @@ def save_pairs(path, pairs: list[Pair]) -> None:
     write_text_atomic(path, "".join(json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in pairs))
 
 
-def load_pairs(path, tokenizer: Tokenizer, eot_id: int) -> list[Pair]:
-    """Pairs from a JSON-lines file; ids are filled in from the texts where a line has none."""
+def read_pair_texts(path) -> list[Pair]:
+    """The pairs of a JSON-lines file as texts, without tokenizing (for people to judge)."""
+    return _read(path, keep_undecided=True)
+
+
+def _read(path, keep_undecided: bool) -> list[Pair]:
     try:
         lines = Path(path).read_text(encoding="utf-8").split("\n")
     except FileNotFoundError:
@@ -82,21 +89,29 @@ def load_pairs(path, tokenizer: Tokenizer, eot_id: int) -> list[Pair]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-            pair = Pair(**row)
+            pair = Pair(**json.loads(line))
         except (json.JSONDecodeError, TypeError) as e:
             raise ScratchMLError(f"{path} line {n} is not a preference pair ({e})") from None
-        if pair.choice not in ("a", "b") or not all(isinstance(t, str) for t in (pair.prompt, pair.a, pair.b)):
-            raise ScratchMLError(f"{path} line {n}: choice must be \"a\" or \"b\" and the texts strings")
+        if pair.choice not in ("a", "b", "tie", "skip") or \
+                not all(isinstance(t, str) for t in (pair.prompt, pair.a, pair.b)):
+            raise ScratchMLError(f"{path} line {n}: choice must be a, b, tie or skip and the texts strings")
+        if keep_undecided or pair.choice in ("a", "b"):
+            pairs.append(pair)
+    if not pairs:
+        raise ScratchMLError(f"{path} holds no preference pairs")
+    return pairs
+
+
+def load_pairs(path, tokenizer: Tokenizer, eot_id: int) -> list[Pair]:
+    """Pairs from a JSON-lines file; ids are filled in from the texts where a line has none."""
+    pairs = _read(path, keep_undecided=False)
+    for pair in pairs:
         if not pair.prompt_ids:
             pair.prompt_ids = [eot_id] + tokenizer.encode(pair.prompt, allow_special=False)
         for side in ("a", "b"):
             if not getattr(pair, f"{side}_ids"):
                 ids = tokenizer.encode(getattr(pair, side), allow_special=False)
                 if not ids:
-                    raise ScratchMLError(f"{path} line {n}: continuation {side} is empty")
+                    raise ScratchMLError(f"{path}: a continuation {side} is empty ({pair.prompt[:40]!r})")
                 setattr(pair, f"{side}_ids", ids)
-        pairs.append(pair)
-    if not pairs:
-        raise ScratchMLError(f"{path} holds no preference pairs")
     return pairs

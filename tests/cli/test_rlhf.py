@@ -126,3 +126,15 @@ def test_bad_settings_are_one_line_errors(capsys, shipped, args, message):
 def test_an_empty_prefix_file_is_a_one_line_error(capsys, shipped, monkeypatch, text, message):
     monkeypatch.setattr("sys.stdin", stdin(text))
     assert_one_line_error(run(capsys, "rlhf", "generate"), message)
+
+
+def test_label_exports_and_refuses_an_empty_database(capsys, shipped, tmp_path):
+    db = tmp_path / "labels.sqlite"
+    assert_one_line_error(run(capsys, "rlhf", "label", "--db", db), "holds no pairs to judge")
+    code, out, _ = run(capsys, "rlhf", "label", "--db", db, "--pairs", shipped / "pairs" / "valid.jsonl", "--stats")
+    assert code == 0 and json.loads(out)["pairs"] == 8
+    code, out, _ = run(capsys, "rlhf", "label", "--db", db, "--export", tmp_path / "out.jsonl")
+    assert code == 0 and json.loads(out)["exported"] == 0 and (tmp_path / "out.jsonl").read_text() == ""
+    (tmp_path / "bad.jsonl").write_text('{"prompt": "x"}\n')
+    assert_one_line_error(run(capsys, "rlhf", "label", "--db", db, "--pairs", tmp_path / "bad.jsonl"),
+                          "line 1 is not a preference pair")
