@@ -1,0 +1,210 @@
+"""A datastore for retrieval-augmented generation: (key vector → next token) pairs, searched by L2
+distance (kNN-LM, Khandelwal et al. ICLR 2020; kNN-MT, Khandelwal et al. ICLR 2021).
+
+Running a trained model over text with teacher forcing gives, at every position, the hidden state
+the model predicts the next token from (the key) and the token that really came next (the value).
+At generation time the model's current state is the query: its k nearest keys say which tokens
+followed states like it in the stored text, and how close they were.
+
+The store is a folder, memory-mapped and never pickled:
+
+    meta.json       format, version, the model's fingerprint, sizes
+    centroids.npy   (nlist, d) float32   k-means cells of the keys (kmeans.py), the IVF coarse quantizer
+    keys.npy        (n, d) float16       the keys, sorted by cell (half the memory of float32)
+    values.npy      (n,) int32           the token that followed each key
+    origins.npy     (n,) int32           the example (sentence pair, document) each key came from
+    offsets.npy     (nlist + 1,) int64   cell c holds rows offsets[c]:offsets[c+1]
+    examples.jsonl  one JSON object per example, to show a person what was retrieved
+
+Search looks in the ``nprobe`` cells nearest to the query (IVF, as vectors.py explains) and ranks by
+squared L2 distance ‖q − k‖² = ‖q‖² − 2 q·k + ‖k‖², computed per cell in float32.
+
+A **memory** folder inside the store holds entries added later (a user's own translations): the same
+arrays without cells, searched exactly, so an added entry is found at once without retraining the
+cells. Each addition writes a new memory folder and swaps it in (files.swap_in): a process that dies
+while adding leaves the old memory, never half of the new one.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scratchml.errors import ScratchMLError
+from scratchml.files import swap_in, write_text_atomic
+from scratchml.retrieve.kmeans import kmeans, nearest_centroid
+from scratchml.retrieve.store import save_npy
+
+FORMAT, VERSION = "scratchml.retrieve.Datastore", 1
+ARRAYS = ("keys", "values", "origins")
+
+
+@dataclass
+class Neighbours:
+    distances: np.ndarray  # (q, k) float32 squared L2, ascending; inf where fewer than k were found
+    values: np.ndarray     # (q, k) int64 the stored next tokens; -1 where none
+    origins: np.ndarray    # (q, k) int64 example ids (memory examples follow the main ones); -1 where none
+
+
+def _load_npy(path: Path, mmap: bool = True) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise ScratchMLError(f"{path.parent}: the datastore is incomplete (no {path.name}); rebuild it") from None
+    except ValueError as e:
+        raise ScratchMLError(f"{path}: not a datastore array ({e}); rebuild it") from None
+
+
+def _l2_top_k(queries: np.ndarray, q_sq: np.ndarray, keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Squared distances (m, k') and columns of the k nearest rows of ``keys`` to each query, nearest first."""
+    keys = np.asarray(keys, dtype=np.float32)
+    d = q_sq[:, None] - 2.0 * (queries @ keys.T) + (keys * keys).sum(1)[None, :]  # (m, n)
+    k = min(k, d.shape[1])
+    cols = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.tile(np.arange(d.shape[1]), (len(d), 1))
+    vals = np.take_along_axis(d, cols, 1)
+    order = np.argsort(vals, axis=1, kind="stable")
+    return np.maximum(np.take_along_axis(vals, order, 1), 0.0), np.take_along_axis(cols, order, 1)
+
+
+class Datastore:
+    def __init__(self, path: Path, meta: dict, arrays: dict[str, np.ndarray], memory: dict[str, np.ndarray],
+                 examples: list[dict]):
+        self.path, self.meta, self.examples = path, meta, examples
+        self.centroids, self.offsets = arrays["centroids"], arrays["offsets"]
+        self.keys, self.values, self.origins = arrays["keys"], arrays["values"], arrays["origins"]
+        self.memory = memory
+        self._c_sq = (self.centroids * self.centroids).sum(1)
+
+    # ---- building ---------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, path, keys: np.ndarray, values: np.ndarray, origins: np.ndarray, examples: list[dict],
+              fingerprint: str, nlist: int | None = None, seed: int = 0, info: dict | None = None) -> "Datastore":
+        """Cells by k-means on (a sample of) ``keys`` (n, d), every key filed in its cell; written
+        to the folder ``path`` atomically. ``fingerprint`` names the model and tokenizer the keys
+        came from: ``load`` refuses the store for any other."""
+        keys = np.asarray(keys)
+        n = len(keys)
+        if n == 0 or keys.ndim != 2 or values.shape != (n,) or origins.shape != (n,):
+            raise ScratchMLError(f"a datastore needs n keys (n, d) with n values and origins, got {keys.shape}, "
+                                 f"{values.shape}, {origins.shape}")
+        nlist = nlist or max(1, min(4096, int(4 * np.sqrt(n))))  # faiss's rule of thumb: 4-16 √n cells
+        centroids = kmeans(keys[np.random.default_rng(seed).permutation(n)[:256 * nlist]].astype(np.float32),
+                           min(nlist, n), seed=seed)
+        cell = np.concatenate([nearest_centroid(keys[s:s + 65536].astype(np.float32), centroids)[0]
+                               for s in range(0, n, 65536)])
+        order = np.argsort(cell, kind="stable")
+        offsets = np.r_[0, np.cumsum(np.bincount(cell, minlength=len(centroids)))].astype(np.int64)
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        save_npy(tmp / "centroids.npy", centroids.astype(np.float32))
+        save_npy(tmp / "offsets.npy", offsets)
+        save_npy(tmp / "keys.npy", keys[order].astype(np.float16))
+        save_npy(tmp / "values.npy", values[order].astype(np.int32))
+        save_npy(tmp / "origins.npy", origins[order].astype(np.int32))
+        write_text_atomic(tmp / "examples.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples))
+        meta = {"format": FORMAT, "version": VERSION, "fingerprint": fingerprint, "entries": n,
+                "dim": int(keys.shape[1]), "nlist": len(centroids), "examples": len(examples), **(info or {})}
+        write_text_atomic(tmp / "meta.json", json.dumps(meta, indent=1))
+        swap_in(tmp, path)
+        return cls.load(path, fingerprint)
+
+    # ---- loading ----------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path, fingerprint: str | None = None) -> "Datastore":
+        path = Path(path)
+        try:
+            meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ScratchMLError(f"{path}: no datastore here (no meta.json)") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ScratchMLError(f"{path}/meta.json: not a datastore ({e})") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
+            raise ScratchMLError(f"{path}: not a datastore of this scratchml version; rebuild it")
+        if fingerprint is not None and meta.get("fingerprint") != fingerprint:
+            raise ScratchMLError(f"{path} was built with another model or tokenizer "
+                                 f"({meta.get('fingerprint')}, not {fingerprint}): rebuild it for this model")
+        arrays = {name: _load_npy(path / f"{name}.npy") for name in ("centroids", "offsets", *ARRAYS)}
+        n, d = meta["entries"], meta["dim"]
+        ok = (arrays["keys"].shape == (n, d) and arrays["values"].shape == arrays["origins"].shape == (n,)
+              and arrays["centroids"].shape == (meta["nlist"], d) and arrays["offsets"].shape == (meta["nlist"] + 1,)
+              and arrays["offsets"][-1] == n)
+        if not ok:
+            raise ScratchMLError(f"{path}: the datastore's arrays do not match its meta.json; rebuild it")
+        examples = [json.loads(line) for line in (path / "examples.jsonl").read_text(encoding="utf-8").splitlines()]
+        memory = {name: np.asarray(_load_npy(path / "memory" / f"{name}.npy", mmap=False)) for name in ARRAYS} \
+            if (path / "memory" / "keys.npy").exists() else \
+            {"keys": np.empty((0, d), np.float16), "values": np.empty(0, np.int32), "origins": np.empty(0, np.int32)}
+        if (path / "memory" / "examples.jsonl").exists():
+            examples += [json.loads(line) for line in
+                         (path / "memory" / "examples.jsonl").read_text(encoding="utf-8").splitlines()]
+        return cls(path, meta, {k: arrays[k] for k in arrays}, memory, examples)
+
+    def __len__(self) -> int:
+        return len(self.values) + len(self.memory["values"])
+
+    @property
+    def dim(self) -> int:
+        return self.meta["dim"]
+
+    # ---- the memory -------------------------------------------------------------------------
+
+    def add(self, keys: np.ndarray, values: np.ndarray, examples: list[dict], example_of_key: np.ndarray) -> None:
+        """Add entries to the memory: ``example_of_key`` numbers each key's example within ``examples``."""
+        base = len(self.examples)
+        old = (self.path / "memory" / "examples.jsonl")
+        old_examples = old.read_text(encoding="utf-8") if old.exists() else ""
+        memory = {"keys": np.concatenate([self.memory["keys"], np.asarray(keys, np.float16)]),
+                  "values": np.concatenate([self.memory["values"], np.asarray(values, np.int32)]),
+                  "origins": np.concatenate([self.memory["origins"], base + np.asarray(example_of_key, np.int32)])}
+        tmp = self.path / "memory.tmp"
+        tmp.mkdir(exist_ok=True)
+        for name, array in memory.items():
+            save_npy(tmp / f"{name}.npy", array)
+        write_text_atomic(tmp / "examples.jsonl", old_examples + "".join(
+            json.dumps(e, ensure_ascii=False) + "\n" for e in examples))
+        swap_in(tmp, self.path / "memory")
+        self.memory = memory
+        self.examples += examples
+
+    # ---- search -----------------------------------------------------------------------------
+
+    def search(self, queries: np.ndarray, k: int = 16, nprobe: int = 16) -> Neighbours:
+        """The k stored keys nearest to each query (q, d), from the ``nprobe`` nearest cells and the memory."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        q = len(queries)
+        q_sq = (queries * queries).sum(1)
+        nprobe = min(nprobe, len(self.centroids))
+        cell_d = self._c_sq[None, :] - 2.0 * queries @ self.centroids.T  # (q, nlist), up to ‖q‖²
+        probe = np.argpartition(cell_d, nprobe - 1, axis=1)[:, :nprobe] if nprobe < cell_d.shape[1] else \
+            np.tile(np.arange(cell_d.shape[1]), (q, 1))
+        cand_d = np.full((q, nprobe + 1, k), np.inf, dtype=np.float32)
+        cand_row = np.full((q, nprobe + 1, k), -1, dtype=np.int64)  # rows of the main store; memory: ~row
+        flat = probe.ravel()
+        order = np.argsort(flat, kind="stable")
+        cells, starts = np.unique(flat[order], return_index=True)
+        for cell, s, e in zip(cells.tolist(), starts.tolist(), np.r_[starts[1:], len(order)].tolist()):
+            lo, hi = int(self.offsets[cell]), int(self.offsets[cell + 1])
+            if hi == lo:
+                continue
+            pairs = order[s:e]
+            rows, ranks = pairs // nprobe, pairs % nprobe
+            dist, cols = _l2_top_k(queries[rows], q_sq[rows], self.keys[lo:hi], k)
+            cand_d[rows, ranks, :dist.shape[1]] = dist
+            cand_row[rows, ranks, :dist.shape[1]] = lo + cols
+        if len(self.memory["values"]):
+            dist, cols = _l2_top_k(queries, q_sq, self.memory["keys"], k)
+            cand_d[:, nprobe, :dist.shape[1]] = dist
+            cand_row[:, nprobe, :dist.shape[1]] = ~cols  # negative: a memory row
+        cand_d, cand_row = cand_d.reshape(q, -1), cand_row.reshape(q, -1)
+        best = np.argsort(cand_d, axis=1, kind="stable")[:, :k]
+        dist, rows = np.take_along_axis(cand_d, best, 1), np.take_along_axis(cand_row, best, 1)
+        found = np.isfinite(dist)
+        main, mem = found & (rows >= 0), found & (rows < 0)
+        values, origins = np.full(rows.shape, -1, np.int64), np.full(rows.shape, -1, np.int64)
+        values[main], origins[main] = self.values[rows[main]], self.origins[rows[main]]
+        values[mem], origins[mem] = self.memory["values"][~rows[mem]], self.memory["origins"][~rows[mem]]
+        return Neighbours(dist, values, origins)
