@@ -9,9 +9,13 @@ When it answers True the decode raises ``DecodingCancelled`` and its work is dro
 it to stop decoding for a client that gave up, instead of finishing a translation nobody will read.
 It runs on the decoding thread, between two steps, so it may also do other work there (the server
 decodes short requests in it, see serve/batcher.py); the decode's own state waits meanwhile.
+
+An optional ``knn`` (knn.py) turns each step's logits into log-probabilities mixed with a datastore's
+neighbours (kNN-MT); without it a step's distribution is the model's own.
 """
 
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import torch
 from tqdm import tqdm
@@ -49,7 +53,7 @@ def _limits(max_len: int | list[int], B: int) -> list[int]:
 
 @torch.no_grad()
 def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int | list[int], use_cache: bool = True,
-                  should_stop: Callable[[], bool] | None = None) -> list[list[int]]:
+                  should_stop: Callable[[], bool] | None = None, knn=None) -> list[list[int]]:
     """src (B, S) -> for each sentence the argmax token at every step, until <eos> or its ``max_len``
     (one limit for all, or one per sentence)."""
     cfg = model.cfg
@@ -67,7 +71,7 @@ def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int | list[int
             logits = model.decode(tokens[:, -1:], memory, src_mask, cache, start=step)
         else:
             logits = model.decode(tokens, memory, src_mask)
-        nxt = logits[:, -1].argmax(-1)
+        nxt = (logits[:, -1] if knn is None else knn(logits[:, -1])).argmax(-1)
         tokens = torch.cat([tokens, nxt[:, None]], dim=1)
         # a sentence ends at <eos> or at its own length limit, whatever the others of its batch do
         done = (nxt == cfg.eos_id) | (step + 1 >= limit[sentence])
@@ -97,7 +101,7 @@ def length_penalty(length: int, alpha: float) -> float:
 
 @torch.no_grad()
 def beam_search(model: Transformer, src: torch.Tensor, max_len: int | list[int], beam: int = 4,
-                alpha: float = 0.6, should_stop: Callable[[], bool] | None = None) -> list[list[int]]:
+                alpha: float = 0.6, should_stop: Callable[[], bool] | None = None, knn=None) -> list[list[int]]:
     """Batched beam search: keeps ``beam`` live hypotheses per sentence; a hypothesis that emits
     <eos> is set aside with score log P(Y|X) / lp(Y). A sentence is done when it has ``beam``
     finished hypotheses (its rows then leave the batch), or at its ``max_len`` (one limit for all,
@@ -116,7 +120,7 @@ def beam_search(model: Transformer, src: torch.Tensor, max_len: int | list[int],
     for step in range(max(limits)):
         _check(should_stop)
         logits = model.decode(tokens[:, -1:], memory, src_mask, cache, start=step)[:, -1]
-        logp = logits.float().log_softmax(-1)  # (A*R, V)
+        logp = logits.float().log_softmax(-1) if knn is None else knn(logits)  # (A*R, V)
         (A, R), V = scores.shape, logp.size(-1)
         cand = (scores.view(-1, 1) + logp).view(A, R * V)
         top_scores, top_idx = cand.topk(min(2 * K, R * V), dim=-1)  # 2K: at most K of them end here
@@ -168,7 +172,7 @@ def output_limit(source_tokens: int, model_max_len: int, max_length: int | None 
 @torch.no_grad()
 def decode_sorted(model: Transformer, sources: list[list[int]], beam: int = 1, alpha: float = 0.0,
                   batch_size: int = 64, max_length: int | None = None, bf16: bool = False,
-                  progress: bool = False, should_stop: Callable[[], bool] | None = None) -> list[list[int]]:
+                  progress: bool = False, should_stop: Callable[[], bool] | None = None, knn=None) -> list[list[int]]:
     """Output ids for each list of source ids (an empty source gives an empty output). Sources are
     decoded in batches of similar length; each output may grow to 1.5 x its own source + 10 tokens,
     within the model's ``max_len`` and ``max_length``, so a translation does not depend on the other
@@ -186,11 +190,11 @@ def decode_sorted(model: Transformer, sources: list[list[int]], beam: int = 1, a
             continue
         src = pad([sources[i] + [cfg.eos_id] for i in idx], cfg.pad_id).to(device)
         limits = [output_limit(len(sources[i]) + 1, cfg.max_len, max_length) for i in idx]  # +1: <eos>
-        with autocast(device, bf16):
+        with autocast(device, bf16), (nullcontext() if knn is None else knn.attached(model)):
             if beam == 1:
-                hyps = greedy_decode(model, src, limits, should_stop=should_stop)
+                hyps = greedy_decode(model, src, limits, should_stop=should_stop, knn=knn)
             else:
-                hyps = beam_search(model, src, limits, beam=beam, alpha=alpha, should_stop=should_stop)
+                hyps = beam_search(model, src, limits, beam=beam, alpha=alpha, should_stop=should_stop, knn=knn)
         for i, h in zip(idx, hyps):
             out[i] = h
         bar.update(len(batch))  # after the batch: the bar counts sentences done

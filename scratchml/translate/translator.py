@@ -96,13 +96,13 @@ class Translator:
     @torch.no_grad()
     def translate_ids(self, sources: list[list[int]], beam: int = 4, max_length: int | None = None,
                       batch_size: int = 64, alpha: float = LENGTH_PENALTY, progress: bool = False,
-                      should_stop: Callable[[], bool] | None = None) -> list[list[int]]:
+                      should_stop: Callable[[], bool] | None = None, knn=None) -> list[list[int]]:
         """Decode lists of source ids (see ``decode.decode_sorted``; ``should_stop`` can cancel it
-        between two steps with ``decode.DecodingCancelled``)."""
+        between two steps with ``decode.DecodingCancelled``; ``knn``: a ``knn.KNN`` for kNN-MT)."""
         if not 1 <= beam <= MAX_BEAM:
             raise ScratchMLError(f"beam must be within 1..{MAX_BEAM}, got {beam}")
         return decode_sorted(self.model, sources, beam, alpha, batch_size, max_length, self.bf16, progress,
-                             should_stop)
+                             should_stop, knn)
 
     def prepare(self, texts: list[str], normalize: bool = True, split: bool = True) -> Prepared:
         """Normalize and tokenize ``texts`` into the pieces the model decodes (see ``translate``)."""
@@ -122,16 +122,16 @@ class Translator:
     def translate(self, texts: list[str] | str, beam: int = 4, max_length: int | None = None,
                   batch_size: int = 64, alpha: float = LENGTH_PENALTY, progress: bool = False,
                   normalize: bool = True, split: bool = True,
-                  should_stop: Callable[[], bool] | None = None) -> list[str] | str:
+                  should_stop: Callable[[], bool] | None = None, knn=None) -> list[str] | str:
         """Spanish for each English text (a str gives a str). Empty input gives empty output.
         ``normalize``: give each text the training sentences' capital and closing mark, and take them
         off the translation again (see normalize.py). ``split``: translate sentence by sentence
         (sentences.py); a text too long for the model is split either way. ``progress``: a progress
         bar on stderr, counting sentences. ``should_stop``: asked before each decoding step; True
-        raises ``decode.DecodingCancelled``."""
+        raises ``decode.DecodingCancelled``. ``knn``: decode with a datastore (knn.py, kNN-MT)."""
         single = isinstance(texts, str)
         prepared = self.prepare([texts] if single else list(texts), normalize, split)
-        hyps = self.translate_ids(prepared.pieces, beam, max_length, batch_size, alpha, progress, should_stop)
+        hyps = self.translate_ids(prepared.pieces, beam, max_length, batch_size, alpha, progress, should_stop, knn)
         outputs = self.finish(prepared, hyps)
         return outputs[0] if single else outputs
 
