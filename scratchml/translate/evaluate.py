@@ -11,11 +11,11 @@ from scratchml.translate.translator import LENGTH_PENALTY, Translator
 
 def evaluate(translator: Translator, testset: str, beam: int = 4, limit: int = 0,
              batch_size: int = 64, alpha: float = LENGTH_PENALTY, progress: bool = False,
-             normalize: bool = True, split: bool = True) -> dict:
+             normalize: bool = True, split: bool = True, knn=None) -> dict:
     """Translate a test set and score it; ``limit`` > 0 keeps only its first sentences. "valid" is
     the held-out Tatoeba validation split (one reference per pair), "valid-news" the held-out News
     Commentary articles: for choosing between models without looking at the test sets.
-    ``normalize``, ``split``: as in ``Translator.translate``."""
+    ``normalize``, ``split``, ``knn``: as in ``Translator.translate``."""
     if limit < 0:
         raise ScratchMLError(f"limit must be 0 (all sentences) or more, got {limit}")
     if testset in ("valid", "valid-news"):
@@ -27,7 +27,7 @@ def evaluate(translator: Translator, testset: str, beam: int = 4, limit: int = 0
         sources, references = sources[:limit], references[:limit]
     start = time.perf_counter()
     hypotheses = translator.translate(sources, beam=beam, batch_size=batch_size, alpha=alpha, progress=progress,
-                                      normalize=normalize, split=split)
+                                      normalize=normalize, split=split, knn=knn)
     seconds = max(time.perf_counter() - start, 1e-9)
     bleu_metric, chrf_metric = sacrebleu.BLEU(), sacrebleu.CHRF()
     bleu = bleu_metric.corpus_score(hypotheses, [references])

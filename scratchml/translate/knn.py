@@ -119,7 +119,8 @@ class KNN:
     interpolated log-probabilities out. ``attached(model)`` captures the query states; with
     ``record`` each call's neighbours and λ are kept (for ``scratchml nmt neighbours``)."""
 
-    def __init__(self, datastore: Datastore, settings: KNNSettings = KNNSettings(), record: bool = False):
+    def __init__(self, datastore: Datastore, settings: KNNSettings | None = None, record: bool = False):
+        settings = settings or KNNSettings()
         settings.check()
         self.datastore, self.settings, self.record = datastore, settings, record
         self.box = None

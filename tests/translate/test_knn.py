@@ -89,3 +89,17 @@ def test_a_datastore_of_another_model_is_refused(tr, tmp_path):
         Datastore.load(tmp_path / "ds", fingerprint(other.model, other.tokenizer))
     with pytest.raises(ScratchMLError, match="temperature"):
         KNN(store_of(tr, tmp_path), KNNSettings(temperature=0))
+
+
+def test_a_memory_pair_is_used_at_once_and_kept(tr, tmp_path):
+    from scratchml.translate.memory import TranslationMemory
+
+    ds = store_of(tr, tmp_path)
+    memory = TranslationMemory(tr, ds)
+    pair = ("The dog sees a tree.", "El perro ve un árbol.")
+    assert tr.translate(pair[0]) != pair[1]
+    assert memory.add([pair, pair]) == 1 and memory.add([pair]) == 0
+    assert memory.translate([pair[0], "  " + pair[0] + " "]) == [pair[1], pair[1]]
+    again = TranslationMemory(tr, Datastore.load(tmp_path / "ds", fingerprint(tr.model, tr.tokenizer)))
+    assert len(again) == 1 and again.translate([pair[0]]) == [pair[1]]
+    assert len(again.datastore) == len(ds)  # the pair's tokens are in the datastore's memory too
