@@ -21,10 +21,11 @@ from dataclasses import asdict, replace
 
 import sacrebleu
 
+from scratchml.retrieve.knn import KNNSettings
 from scratchml.translate import Translator
 from scratchml.translate.corpus import load_testset, validation_pairs
 from scratchml.translate.datastore import build, load_or_build
-from scratchml.translate.knn import KNN, KNNSettings
+from scratchml.translate.knn import KNN
 
 GRID = {"temperature": [3.0, 10.0, 30.0, 100.0], "sigma": [3.0, 10.0, 30.0, 100.0], "lambda_max": [0.3, 0.5, 0.7, 0.9],
         "k": [4, 16, 64]}

@@ -108,9 +108,9 @@ def _attention(args) -> None:
 
 
 def _datastore(args) -> None:
+    from scratchml.retrieve.knn import fingerprint
     from scratchml.translate import Translator
     from scratchml.translate.datastore import build, cache_root, read_pairs_tsv, tatoeba_training_pairs
-    from scratchml.translate.knn import fingerprint
 
     set_threads(args.threads)
     pairs = read_pairs_tsv(args.pairs) if args.pairs else None

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from scratchml.errors import ScratchMLError
 from scratchml.retrieve.datastore import Datastore
-from scratchml.translate.knn import fingerprint, teacher_forced_keys
+from scratchml.retrieve.knn import fingerprint
+from scratchml.translate.knn import teacher_forced_keys
 
 log = logging.getLogger("scratchml.translate")
 

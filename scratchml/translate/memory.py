@@ -11,8 +11,9 @@ new memory), so a process killed while adding leaves the memory as it was.
 """
 
 from scratchml.retrieve.datastore import Datastore
+from scratchml.retrieve.knn import KNNSettings
 from scratchml.translate.datastore import entries_of
-from scratchml.translate.knn import KNN, KNNSettings
+from scratchml.translate.knn import KNN
 
 
 class TranslationMemory:

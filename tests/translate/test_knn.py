@@ -4,18 +4,11 @@ translation memory needs), and a datastore far from every query leaves the model
 
 import numpy as np
 import pytest
-import torch
 
 from scratchml.errors import ScratchMLError
-from scratchml.retrieve.datastore import Datastore, Neighbours
-from scratchml.translate.knn import (
-    KNN,
-    KNNSettings,
-    adaptive_lambda,
-    fingerprint,
-    knn_distribution,
-    teacher_forced_keys,
-)
+from scratchml.retrieve.datastore import Datastore
+from scratchml.retrieve.knn import KNNSettings, fingerprint
+from scratchml.translate.knn import KNN, teacher_forced_keys
 from tests.serve.conftest import tiny_translator
 
 SOURCES = ["The cat sees the dog.", "How are you today?", "I would like a cup of coffee, please."]
@@ -48,17 +41,6 @@ def test_keys_do_not_depend_on_the_batch(tr):
         np.testing.assert_allclose(together[0][rows].astype(np.float32), k.astype(np.float32), atol=2e-3)
         np.testing.assert_array_equal(together[1][rows], v)
         np.testing.assert_array_equal(v, tgt[i] + [tr.cfg.eos_id])
-
-
-def test_knn_distribution_by_hand():
-    found = Neighbours(np.array([[0.0, 10.0, np.inf]], np.float32), np.array([[3, 3, -1]]), np.array([[0, 0, -1]]))
-    p = knn_distribution(found, 5, temperature=10.0)
-    assert p[0, 3].item() == pytest.approx(1.0) and p.sum().item() == pytest.approx(1.0)
-    found = Neighbours(np.array([[0.0, 10.0]], np.float32), np.array([[1, 2]]), np.array([[0, 0]]))
-    w = np.exp([0.0, -1.0]) / np.exp([0.0, -1.0]).sum()
-    np.testing.assert_allclose(knn_distribution(found, 5, 10.0)[0, 1:3].numpy(), w, rtol=1e-6)
-    lam = adaptive_lambda(torch.tensor([0.0, 20.0, float("inf")]), KNNSettings(lambda_max=0.8, sigma=20.0))
-    np.testing.assert_allclose(lam.numpy(), [0.8, 0.8 * np.exp(-1), 0.0], rtol=1e-6)
 
 
 @pytest.mark.parametrize("beam", [1, 3])
