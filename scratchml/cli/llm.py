@@ -127,7 +127,17 @@ def _score(args) -> None:
     set_threads(args.threads)
     docs = _documents(args)
     model, tokenizer, _ = _load(args.model)
-    print(json.dumps(bits_per_byte(model, tokenizer, docs, args.stride, progress=sys.stderr is not None)))
+    knn = None
+    if args.knn:
+        from scratchml.llm.knn import KNNLM, load_or_build
+
+        if args.knn_tokens < model.cfg.context + 1:
+            raise ScratchMLError(f"--knn-tokens must be at least {model.cfg.context + 1}, got {args.knn_tokens}")
+        knn = KNNLM(load_or_build(model, tokenizer, args.datastore, args.knn_tokens, progress=sys.stderr is not None))
+    result = bits_per_byte(model, tokenizer, docs, args.stride, progress=sys.stderr is not None, knn=knn)
+    if knn is not None:
+        result["knn"] = {"entries": len(knn.datastore), **{k: v for k, v in vars(knn.settings).items()}}
+    print(json.dumps(result))
 
 
 def _new_folder(out: str, source: str | None = None) -> Path:
@@ -207,6 +217,11 @@ def register(sub) -> None:
     s.add_argument("--jsonl", action="store_true", help='one document per line, {"text": ...}')
     s.add_argument("--stride", type=int, default=None, help="sliding-window step for long documents "
                    "(default: half the context)")
+    s.add_argument("--knn", action="store_true", help="kNN-LM: mix in a datastore of the model's training text "
+                   "(built on first use and cached)")
+    s.add_argument("--datastore", help="the datastore folder for --knn (default: the model's cached one)")
+    s.add_argument("--knn-tokens", type=int, default=4_000_000, help="training tokens in a new datastore "
+                   "(default 4000000)")
     s.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     s.set_defaults(func=_score)
 

@@ -13,10 +13,12 @@ where it is new, so every token after the first window sees at least ``context -
 before it. The default stride is half the context: a token sees between 128 and 255 tokens of its past
 at context 256, for half the cost of a stride of 1 (which would give every token the full context).
 
-Scoring runs in float32: bfloat16's rounding would move the figure in its third decimal.
+Scoring runs in float32: bfloat16's rounding would move the figure in its third decimal. With a
+``knn`` (knn.py), each scored position's distribution is mixed with a datastore's (kNN-LM).
 """
 
 import math
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -39,12 +41,13 @@ def windows(ids: list[int], context: int, stride: int) -> list[tuple[int, int, i
         scored_to, begin = end, begin + stride
 
 
+KNN_ROWS = 4096  # positions mixed with the datastore at once: a few (N, V) float tensors of memory
 LOGITS_PER_BATCH = 1 << 28  # floats of logits per batch (1 GB): GPT-2's 50,257 tokens x 1,024 positions is 5 rows
 
 
 @torch.inference_mode()
 def bits_per_byte(model: GPT, tokenizer: Tokenizer, documents: list[str], stride: int | None = None,
-                  progress: bool = False) -> dict:
+                  progress: bool = False, knn=None) -> dict:
     """{"bits_per_byte", "tokens", "bytes", "documents"} of the model on ``documents``."""
     context = model.cfg.context
     stride = context // 2 if stride is None else stride
@@ -67,16 +70,28 @@ def bits_per_byte(model: GPT, tokenizer: Tokenizer, documents: list[str], stride
     batch_size = max(1, LOGITS_PER_BATCH // (context * model.cfg.vocab_size))
     nats = 0.0
     bar = tqdm(total=tokens, desc="scoring", unit="token", disable=not progress, dynamic_ncols=True)
-    for i in range(0, len(pieces), batch_size):
-        batch = pieces[i:i + batch_size]
-        length = len(batch[0][0])
-        # padding on the right: the causal mask keeps it out of every real position's view
-        ids = torch.tensor([p + [eot] * (length - len(p)) for p, _ in batch], device=device)  # (B, T)
-        logp = F.log_softmax(model(ids).float(), dim=-1)  # (B, T, V)
-        for row, (p, first) in enumerate(batch):
-            targets = torch.tensor(p[first:], dtype=torch.long, device=device)
-            nats -= logp[row, first - 1:len(p) - 1].gather(-1, targets[:, None]).sum().item()
-            bar.update(len(targets))
+    with nullcontext() if knn is None else knn.attached(model):
+        for i in range(0, len(pieces), batch_size):
+            batch = pieces[i:i + batch_size]
+            length = len(batch[0][0])
+            # padding on the right: the causal mask keeps it out of every real position's view
+            ids = torch.tensor([p + [eot] * (length - len(p)) for p, _ in batch], device=device)  # (B, T)
+            logits = model(ids).float()  # (B, T, V)
+            if knn is None:
+                logp = F.log_softmax(logits, dim=-1)
+                for row, (p, first) in enumerate(batch):
+                    targets = torch.tensor(p[first:], dtype=torch.long, device=device)
+                    nats -= logp[row, first - 1:len(p) - 1].gather(-1, targets[:, None]).sum().item()
+                    bar.update(len(targets))
+                continue
+            rows = torch.cat([torch.full((len(p) - first,), r) for r, (p, first) in enumerate(batch)])
+            positions = torch.cat([torch.arange(first - 1, len(p) - 1) for p, first in batch])
+            targets = torch.cat([torch.tensor(p[first:]) for p, first in batch])
+            for s in range(0, len(rows), KNN_ROWS):
+                r, t = rows[s:s + KNN_ROWS], positions[s:s + KNN_ROWS]
+                logp = knn.logprobs(logits[r, t], r, t)  # (N, V)
+                nats -= logp.gather(-1, targets[s:s + KNN_ROWS, None].to(device)).sum().item()
+                bar.update(len(r))
     bar.close()
     model.train(was_training)
     return {"bits_per_byte": nats / math.log(2) / max(n_bytes, 1), "tokens": tokens, "bytes": n_bytes,
