@@ -162,7 +162,7 @@ def _serve(args) -> None:
                       max_request_tokens=args.max_request_tokens, chunk_tokens=args.chunk_tokens,
                       short_tokens=args.short_tokens, body_timeout_s=args.body_timeout,
                       idle_timeout_s=args.idle_timeout, max_connections=args.max_connections,
-                      allowed_hosts=tuple(args.allowed_hosts.split(",")))
+                      allowed_hosts=tuple(args.allowed_hosts.split(",")), knn=args.knn, datastore=args.datastore)
     serve(args.model, args.host, args.port, cfg, workers=args.workers)
 
 
@@ -296,6 +296,7 @@ def register(sub) -> None:
                    help="open connections per process; more are answered 503 and closed")
     s.add_argument("--allowed-hosts", default="127.0.0.1,localhost,[::1]",
                    help="Host header names served, comma-separated (the --host address is added; *: any)")
+    _add_knn(s)
     add_bf16(s)
     s.set_defaults(func=_serve)
 

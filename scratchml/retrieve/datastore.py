@@ -167,8 +167,8 @@ class Datastore:
         write_text_atomic(tmp / "examples.jsonl", old_examples + "".join(
             json.dumps(e, ensure_ascii=False) + "\n" for e in examples))
         swap_in(tmp, self.path / "memory")
+        self.examples = self.examples + examples  # a new list, then the arrays that point into it
         self.memory = memory
-        self.examples += examples
 
     # ---- search -----------------------------------------------------------------------------
 
@@ -195,8 +195,9 @@ class Datastore:
             dist, cols = _l2_top_k(queries[rows], q_sq[rows], self.keys[lo:hi], k)
             cand_d[rows, ranks, :dist.shape[1]] = dist
             cand_row[rows, ranks, :dist.shape[1]] = lo + cols
-        if len(self.memory["values"]):
-            dist, cols = _l2_top_k(queries, q_sq, self.memory["keys"], k)
+        memory = self.memory  # one snapshot: ``add`` may swap in a new memory meanwhile
+        if len(memory["values"]):
+            dist, cols = _l2_top_k(queries, q_sq, memory["keys"], k)
             cand_d[:, nprobe, :dist.shape[1]] = dist
             cand_row[:, nprobe, :dist.shape[1]] = ~cols  # negative: a memory row
         cand_d, cand_row = cand_d.reshape(q, -1), cand_row.reshape(q, -1)
@@ -206,5 +207,5 @@ class Datastore:
         main, mem = found & (rows >= 0), found & (rows < 0)
         values, origins = np.full(rows.shape, -1, np.int64), np.full(rows.shape, -1, np.int64)
         values[main], origins[main] = self.values[rows[main]], self.origins[rows[main]]
-        values[mem], origins[mem] = self.memory["values"][~rows[mem]], self.memory["origins"][~rows[mem]]
+        values[mem], origins[mem] = memory["values"][~rows[mem]], memory["origins"][~rows[mem]]
         return Neighbours(dist, values, origins)

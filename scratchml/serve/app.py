@@ -2,6 +2,8 @@
 
     POST /v1/translate   {"text": "..."} or {"texts": [...]}, optional "beam", "max_length"
     POST /v1/attention   {"text": "..."}: cross-attention weights of its translation (for the page)
+    POST /v1/memory      {"pairs": [{"source", "target"}, ...]}: add to the translation memory (--knn)
+    POST /v1/neighbours  {"text": "..."}: per output token, the stored examples kNN-MT leaned on (--knn)
     GET  /healthz        "ok", "degraded" (503: saturated or stuck) or "unavailable" (503), and counters
     GET  /               the page: a text box, a Translate button, the result, a heatmap
     GET  /openapi.json   the schema (the Swagger/ReDoc pages are off: they load scripts from a CDN)
@@ -30,7 +32,14 @@ from scratchml.serve.accesslog import AccessLog
 from scratchml.serve.batcher import Batcher, QueueFull, Result, ShuttingDown
 from scratchml.serve.config import ServeConfig
 from scratchml.serve.inputs import ApiError, check_tokens, read_body
-from scratchml.serve.schema import AttentionResponse, ErrorResponse, Health, TranslateResponse, request_models
+from scratchml.serve.schema import (
+    AttentionResponse,
+    ErrorResponse,
+    Health,
+    TranslateResponse,
+    request_models,
+    retrieval_models,
+)
 from scratchml.serve.security import SECURITY_HEADERS, AllowedHosts, SecurityHeaders
 
 log = logging.getLogger("scratchml.serve")
@@ -178,6 +187,35 @@ def create_app(translator, cfg: ServeConfig | None = None, model_info: dict | No
                     "weights": weights.mul(1000).round().int().tolist()}
 
         return JSONResponse(await wait(submit(batcher.call, run), arrived, request))
+
+    MemoryRequest, NeighboursRequest = retrieval_models(cfg)
+
+    def retrieval():
+        memory = getattr(translator, "memory", None)
+        if memory is None:
+            raise ApiError(404, "this server runs without a datastore: start it with --knn")
+        return memory
+
+    @app.post("/v1/memory", responses=errors, openapi_extra=_body_schema(MemoryRequest),
+              summary="Add sentence pairs to the translation memory (--knn)")
+    async def add_memory(request: Request):
+        arrived = time.perf_counter()
+        memory = retrieval()
+        req = await read_body(request, MemoryRequest, cfg)
+        pairs = [(p.source, p.target) for p in req.pairs]
+        # on the decoding thread: the pairs go through the model, which must not decode meanwhile
+        added = await wait(submit(batcher.call, lambda _: memory.add(pairs)), arrived, request)
+        return JSONResponse({"added": added, "memory": len(memory)})
+
+    @app.post("/v1/neighbours", responses=errors, openapi_extra=_body_schema(NeighboursRequest),
+              summary="The stored examples behind each token of a translation (--knn)")
+    async def neighbours(request: Request):
+        arrived = time.perf_counter()
+        retrieval()
+        req = await read_body(request, NeighboursRequest, cfg)
+        tokens = (await asyncio.to_thread(translator.prepare, [req.text])).text_tokens
+        check_tokens(tokens, ["text"], cfg.attention_max_tokens, cfg.attention_max_tokens)
+        return JSONResponse(await wait(submit(batcher.call, lambda tr: tr.neighbours(req.text)), arrived, request))
 
     @app.get("/healthz", response_model=Health, responses={503: {"model": Health}}, summary="Readiness and model")
     async def healthz():

@@ -37,6 +37,9 @@ class ServeConfig:
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS  # Host header values served ("*": any); others get 421
     threads: int = 0               # torch intra-op threads per worker process (0: PyTorch's default)
     bf16: bool | None = None       # decode in bfloat16; None: where the hardware computes it natively
+    knn: bool = False              # kNN-MT over the model's datastore, a translation memory, /v1/neighbours
+    datastore: str | None = None   # the datastore folder (None: the model's cached one)
+    memory_max_pairs: int = 100    # pairs per /v1/memory request
 
     def __post_init__(self):
         given = self.allowed_hosts.split(",") if isinstance(self.allowed_hosts, str) else self.allowed_hosts
@@ -44,7 +47,7 @@ class ServeConfig:
         object.__setattr__(self, "allowed_hosts", hosts)  # "[::1]" and "::1" alike
         for f in ("max_chars", "max_texts", "max_text_tokens", "max_request_tokens", "max_beam", "default_beam",
                   "attention_max_chars", "attention_max_tokens", "max_batch_texts", "decode_chunk",
-                  "chunk_tokens", "short_tokens", "queue_size", "max_connections"):
+                  "chunk_tokens", "short_tokens", "queue_size", "max_connections", "memory_max_pairs"):
             if getattr(self, f) < 1:
                 raise ScratchMLError(f"{f} must be >= 1, got {getattr(self, f)}")
         if not 1 <= self.default_beam <= self.max_beam:

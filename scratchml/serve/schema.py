@@ -49,6 +49,28 @@ def request_models(cfg: ServeConfig, longest_output: int) -> tuple[type[BaseMode
     return TranslateRequest, AttentionRequest
 
 
+def retrieval_models(cfg: ServeConfig) -> tuple[type[BaseModel], type[BaseModel]]:
+    """(MemoryRequest, NeighboursRequest) of a server started with ``--knn``."""
+    Side = Annotated[str, StringConstraints(min_length=1, max_length=cfg.max_chars, pattern=r"\S")]
+
+    class MemoryPair(BaseModel):
+        model_config = ConfigDict(strict=True, extra="forbid")
+        source: Side = Field(description="an English sentence")
+        target: Side = Field(description="its Spanish translation, as it should be given")
+
+    class MemoryRequest(BaseModel):
+        """Sentence pairs to add to the translation memory: used from the next request on."""
+        model_config = ConfigDict(strict=True, extra="forbid")
+        pairs: list[MemoryPair] = Field(min_length=1, max_length=cfg.memory_max_pairs)
+
+    class NeighboursRequest(BaseModel):
+        """One sentence: for each token of its translation, the stored examples retrieved and λ."""
+        model_config = ConfigDict(strict=True, extra="forbid")
+        text: Annotated[str, StringConstraints(min_length=1, max_length=cfg.attention_max_chars)]
+
+    return MemoryRequest, NeighboursRequest
+
+
 class Timing(BaseModel):
     queue_ms: float = Field(description="waiting for the worker")
     decode_ms: float = Field(description="from its first decoding call to its last (other requests' turns included)")

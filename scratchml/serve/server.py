@@ -42,8 +42,14 @@ def build_app(model, cfg: ServeConfig):
         torch.set_num_threads(cfg.threads)
     translator = Translator.load(model, bf16=cfg.bf16)
     # The directory's name only: a reply must not tell a client about the server's file system.
-    return create_app(translator, cfg, {"name": translator.path.name,
-                                        "precision": "bfloat16" if translator.bf16 else "float32"})
+    info = {"name": translator.path.name, "precision": "bfloat16" if translator.bf16 else "float32"}
+    if cfg.knn:
+        from scratchml.translate import RetrievalTranslator, TranslationMemory, load_datastore
+
+        memory = TranslationMemory(translator, load_datastore(translator, cfg.datastore))
+        translator = RetrievalTranslator(translator, memory)
+        info["knn"] = {"entries": len(memory.datastore), "memory_pairs": len(memory)}
+    return create_app(translator, cfg, info)
 
 
 def app_from_env():
@@ -74,6 +80,10 @@ def serve(model=None, host: str = "127.0.0.1", port: int = 8000, cfg: ServeConfi
             "listening on all interfaces: requests are answered only for the host names %s; add the names "
             "clients use with --allowed-hosts", ", ".join(cfg.allowed_hosts))
     options = uvicorn_options(cfg, host, port)
+    if workers > 1 and cfg.knn:
+        from scratchml.errors import ScratchMLError
+
+        raise ScratchMLError("--knn serves one translation memory: run it with --workers 1")
     if workers > 1:
         from scratchml.translate import Translator
 

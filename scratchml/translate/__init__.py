@@ -17,6 +17,8 @@ _EXPORTS = {
     "pick_device": ("distributed", "pick_device"), "init_distributed": ("distributed", "init_distributed"),
     "load_model_dir": ("checkpoint", "load_model_dir"), "save_model_dir": ("checkpoint", "save_model_dir"),
     "plot_attention": ("plots", "plot_attention"), "write_card": ("card", "write_card"),
+    "KNN": ("knn", "KNN"), "load_datastore": ("datastore", "load_or_build"),
+    "TranslationMemory": ("memory", "TranslationMemory"), "RetrievalTranslator": ("memory", "RetrievalTranslator"),
 }
 __all__ = sorted(_EXPORTS)
 

@@ -13,7 +13,9 @@ new memory), so a process killed while adding leaves the memory as it was.
 from scratchml.retrieve.datastore import Datastore
 from scratchml.retrieve.knn import KNNSettings
 from scratchml.translate.datastore import entries_of
+from scratchml.translate.explain import explain
 from scratchml.translate.knn import KNN
+from scratchml.translate.normalize import Style
 
 
 class TranslationMemory:
@@ -42,3 +44,35 @@ class TranslationMemory:
         decoded = iter(self.translator.translate([texts[i] for i in todo], knn=self.knn, **options) if todo else [])
         todo = set(todo)
         return [next(decoded) if i in todo else self.exact[t.strip()] for i, t in enumerate(texts)]
+
+
+class RetrievalTranslator:
+    """A ``Translator`` that decodes with kNN-MT and answers the memory's sentences from it: what the
+    translation service runs with ``--knn``. Everything else is the wrapped translator's."""
+
+    def __init__(self, translator, memory: TranslationMemory):
+        self.translator, self.memory = translator, memory
+
+    def __getattr__(self, name):
+        return getattr(self.translator, name)
+
+    def prepare(self, texts: list[str], normalize: bool = True, split: bool = True):
+        """As ``Translator.prepare``; a text the memory holds becomes its stored translation, kept verbatim."""
+        prepared = self.translator.prepare(texts, normalize, split)
+        for i, text in enumerate(texts):
+            stored = self.memory.exact.get(text.strip())
+            if stored is not None:
+                prepared.texts[i], prepared.styles[i], prepared.segments[i] = stored, Style(verbatim=True), []
+        return prepared
+
+    def translate_ids(self, sources, **options):
+        return self.translator.translate_ids(sources, knn=self.memory.knn, **options)
+
+    def neighbours(self, text: str, show: int = 3) -> dict:
+        """The stored examples behind each token of the text's translation (explain.py)."""
+        return explain(self.translator, self.memory.knn, text, show)
+
+    def translate(self, texts, **options):
+        single = isinstance(texts, str)
+        out = self.memory.translate([texts] if single else list(texts), **options)
+        return out[0] if single else out

@@ -83,3 +83,21 @@ def test_another_model_or_a_damaged_store_is_refused(store, tmp_path):
         Datastore.load(tmp_path / "ds")
     with pytest.raises(ScratchMLError, match="no datastore"):
         Datastore.load(tmp_path / "nowhere")
+
+
+def test_a_crash_while_adding_leaves_the_memory_as_it_was(store, tmp_path, monkeypatch):
+    ds, keys = store
+    ds.add(keys[:1], np.array([1]), [{"source": "first"}], np.array([0]))
+    calls = []
+
+    def dies(path, array):  # the process "dies" after writing the first array of the new memory
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(path)
+        np.save(path, array)
+
+    monkeypatch.setattr("scratchml.retrieve.datastore.save_npy", dies)
+    with pytest.raises(KeyboardInterrupt):
+        ds.add(keys[:2], np.array([2, 3]), [{"source": "second"}], np.array([0, 0]))
+    again = Datastore.load(tmp_path / "ds", "model-A")
+    assert len(again) == len(keys) + 1 and again.examples[-1] == {"source": "first"}
