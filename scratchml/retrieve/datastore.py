@@ -89,9 +89,10 @@ class Datastore:
         if n == 0 or keys.ndim != 2 or values.shape != (n,) or origins.shape != (n,):
             raise ScratchMLError(f"a datastore needs n keys (n, d) with n values and origins, got {keys.shape}, "
                                  f"{values.shape}, {origins.shape}")
-        nlist = nlist or max(1, min(4096, int(4 * np.sqrt(n))))  # faiss's rule of thumb: 4-16 √n cells
-        centroids = kmeans(keys[np.random.default_rng(seed).permutation(n)[:256 * nlist]].astype(np.float32),
-                           min(nlist, n), seed=seed)
+        nlist = min(n, nlist or max(1, min(4096, int(4 * np.sqrt(n)))))  # faiss's rule of thumb: 4-16 √n cells
+        # 64 points per cell and 10 rounds: cells only need to be roughly even for a search that probes several
+        sample = keys[np.sort(np.random.default_rng(seed).permutation(n)[:64 * nlist])].astype(np.float32)
+        centroids = kmeans(sample, nlist, iterations=10, seed=seed, max_points_per_centroid=64)
         cell = np.concatenate([nearest_centroid(keys[s:s + 65536].astype(np.float32), centroids)[0]
                                for s in range(0, n, 65536)])
         order = np.argsort(cell, kind="stable")
