@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+from scratchml.cli.nmt_knn import add_knn_options, knn_decoder, register_knn
 from scratchml.cli.stdin import read_stdin_lines
 from scratchml.cli.torch_options import THREADS_HELP, add_bf16, set_threads
 from scratchml.errors import ScratchMLError
@@ -28,20 +29,6 @@ def _train(args) -> None:
     print(json.dumps(result))
 
 
-def _knn(args, translator):
-    """The kNN-MT decoder of ``--knn``/``--memory``, or None."""
-    if not (args.knn or getattr(args, "memory", None)):
-        return None
-    from scratchml.translate.datastore import load_or_build
-    from scratchml.translate.knn import KNN
-
-    return KNN(load_or_build(translator, args.datastore, progress=_progress()))
-
-
-def _progress() -> bool:
-    return sys.stderr is not None
-
-
 def _eval(args) -> None:
     from scratchml.files import write_text_atomic
     from scratchml.translate import Translator, evaluate_translator
@@ -49,8 +36,9 @@ def _eval(args) -> None:
     set_threads(args.threads)
     translator = Translator.load(args.model, bf16=args.bf16)
     options = {} if args.length_penalty is None else {"alpha": args.length_penalty}
+    knn = knn_decoder(args, translator)
     result = evaluate_translator(translator, args.testset, beam=args.beam, limit=args.limit, progress=True,
-                                 normalize=args.normalize, split=args.split, knn=_knn(args, translator), **options)
+                                 normalize=args.normalize, split=args.split, knn=knn, **options)
     result["knn"] = args.knn
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -82,7 +70,7 @@ def _translate(args) -> None:
     large = len(texts) > _PROGRESS_TEXTS or sum(map(len, texts)) > _PROGRESS_CHARS
     progress = large and sys.stderr is not None and sys.stderr.isatty()
     options = dict(beam=args.beam, progress=progress, normalize=args.normalize, split=args.split)
-    knn = _knn(args, translator)
+    knn = knn_decoder(args, translator)
     if memory_pairs:
         from scratchml.translate.memory import TranslationMemory
 
@@ -105,41 +93,6 @@ def _attention(args) -> None:
     plot_attention(src, tgt, weights, Path(args.out))
     print(translator.translate(args.sentence, beam=args.beam, normalize=args.normalize))
     print(f"attention heatmaps written to {args.out}", file=sys.stderr)
-
-
-def _datastore(args) -> None:
-    from scratchml.retrieve.knn import fingerprint
-    from scratchml.translate import Translator
-    from scratchml.translate.datastore import build, cache_root, read_pairs_tsv, tatoeba_training_pairs
-
-    set_threads(args.threads)
-    pairs = read_pairs_tsv(args.pairs) if args.pairs else None
-    translator = Translator.load(args.model, bf16=args.bf16)
-    out = Path(args.out) if args.out else cache_root() / fingerprint(translator.model, translator.tokenizer)
-    ds = build(translator, out, pairs or tatoeba_training_pairs(), progress=_progress(), nlist=args.nlist or None)
-    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    print(json.dumps({"out": str(out), "pairs": ds.meta["pairs"], "entries": len(ds), "cells": ds.meta["nlist"],
-                      "bytes": size}))
-
-
-def _neighbours(args) -> None:
-    from scratchml.translate import Translator
-    from scratchml.translate.datastore import load_or_build
-    from scratchml.translate.explain import explain
-    from scratchml.translate.knn import KNN
-
-    set_threads(args.threads)
-    translator = Translator.load(args.model, bf16=args.bf16)
-    result = explain(translator, KNN(load_or_build(translator, args.datastore, progress=_progress())),
-                     args.sentence, show=args.show)
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-        return
-    print(f"{result['source']}  →  {result['translation']}")
-    for step in result["steps"]:
-        print(f"\n{step['token']!r}  λ = {step['lambda']:.2f}")
-        for n in step["neighbours"]:
-            print(f"    {n['token']!r:<12} d={n['distance']:<8} {n['source']}  →  {n['target']}")
 
 
 def _export(args) -> None:
@@ -231,28 +184,11 @@ def register(sub) -> None:
     e.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     e.add_argument("--no-normalize", dest="normalize", action="store_false", help=_NORMALIZE_HELP)
     e.add_argument("--no-split", dest="split", action="store_false", help=_SPLIT_HELP)
-    _add_knn(e)
+    add_knn_options(e)
     add_bf16(e)
     e.set_defaults(func=_eval)
 
-    ds = nsub.add_parser("datastore", help="build the kNN-MT datastore (default: the model's training pairs, cached)")
-    ds.add_argument("--model", default=None, help="model directory (default: the shipped models/en-es)")
-    ds.add_argument("--pairs", metavar="FILE", help="English<TAB>Spanish pairs instead of the Tatoeba training pairs")
-    ds.add_argument("--out", help="the datastore folder (default: the model's cache, ~/.cache/scratchml/datastores)")
-    ds.add_argument("--nlist", type=int, default=0, help="IVF cells (default: 4 √entries, at most 4096)")
-    ds.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
-    add_bf16(ds)
-    ds.set_defaults(func=_datastore)
-
-    nb = nsub.add_parser("neighbours", help="for each output token, the stored examples kNN-MT retrieved, and λ")
-    nb.add_argument("sentence")
-    nb.add_argument("--model", default=None)
-    nb.add_argument("--datastore", default=None, help="default: the model's cached datastore")
-    nb.add_argument("--show", type=int, default=3, help="neighbours shown per token (default 3)")
-    nb.add_argument("--json", action="store_true", help="one JSON object instead of text")
-    nb.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
-    add_bf16(nb)
-    nb.set_defaults(func=_neighbours)
+    register_knn(nsub)
 
     a = nsub.add_parser("attention", help="plot cross-attention heatmaps for one sentence (a text's first)")
     a.add_argument("sentence")
@@ -296,7 +232,7 @@ def register(sub) -> None:
                    help="open connections per process; more are answered 503 and closed")
     s.add_argument("--allowed-hosts", default="127.0.0.1,localhost,[::1]",
                    help="Host header names served, comma-separated (the --host address is added; *: any)")
-    _add_knn(s)
+    add_knn_options(s)
     add_bf16(s)
     s.set_defaults(func=_serve)
 
@@ -307,14 +243,9 @@ def register(sub) -> None:
     tr.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     tr.add_argument("--no-normalize", dest="normalize", action="store_false", help=_NORMALIZE_HELP)
     tr.add_argument("--no-split", dest="split", action="store_false", help=_SPLIT_HELP)
-    _add_knn(tr)
+    add_knn_options(tr)
     tr.add_argument("--memory", metavar="FILE", help="English<TAB>Spanish pairs to add to the translation memory "
                     "(kept in the datastore; implies --knn)")
     add_bf16(tr)
     tr.set_defaults(func=_translate)
 
-
-def _add_knn(p) -> None:
-    p.add_argument("--knn", action="store_true", help="kNN-MT: consult the datastore of the model's training "
-                   "pairs at every step (built on first use and cached)")
-    p.add_argument("--datastore", default=None, help="the datastore folder for --knn (default: the model's cached one)")

@@ -17,7 +17,6 @@ import json
 import logging
 import shlex
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 from scratchml.cli.stdin import read_stdin_lines
@@ -29,7 +28,7 @@ REFERENCE, CLASSIFIER, REWARD = "gpt-imdb", "imdb-sentiment", "gpt-imdb-reward"
 SHIPPED_POLICIES = ("gpt-imdb", "gpt-imdb-ppo", "gpt-imdb-dpo")
 
 
-def _folder(value: str | None, default: str) -> Path:
+def model_folder(value: str | None, default: str) -> Path:
     """A model folder: ``value`` when it is one, the shipped model of that name, or the default."""
     from scratchml.shipped import model_dir
 
@@ -42,11 +41,11 @@ def _folder(value: str | None, default: str) -> Path:
     raise ScratchMLError(f"{value}: no such model folder (shipped names: {', '.join(SHIPPED_POLICIES)})")
 
 
-def _progress() -> bool:
+def show_progress() -> bool:
     return sys.stderr is not None
 
 
-def _command(args, skip=("func", "command", "rlhf_command", "threads")) -> str:
+def reproducing_command(args, skip=("func", "command", "rlhf_command", "threads")) -> str:
     """The command line that reproduces this run, for the model card."""
     parts = ["scratchml rlhf", args.rlhf_command]
     for name, value in sorted(vars(args).items()):
@@ -82,7 +81,7 @@ def _annotator(args) -> None:
     test_texts, test_labels = labelled("test")
     accuracy = float(np.mean((clf.probability(test_texts) > 0.5) == test_labels))
     clf.meta.update({"test_accuracy": round(accuracy, 4), "train_reviews": len(texts),
-                     "test_reviews": len(test_texts), "command": _command(args)})
+                     "test_reviews": len(test_texts), "command": reproducing_command(args)})
     clf.save(out)
     print(json.dumps({"out": str(out), "test_accuracy": round(accuracy, 4), "test_reviews": len(test_texts),
                       "terms": len(clf.vocabulary), "fit_seconds": round(seconds, 1)}))
@@ -103,12 +102,12 @@ def _pairs(args) -> None:
     out = Path(args.out)
     if any((out / name).exists() for name in ("train.jsonl", "valid.jsonl")):
         raise ScratchMLError(f"{out} already holds pairs: choose another folder")
-    model, tokenizer, _ = checkpoint.load(_folder(args.reference, REFERENCE))
-    annotator = SimulatedAnnotator(SentimentClassifier.load(_folder(args.classifier, CLASSIFIER)), args.noise,
+    model, tokenizer, _ = checkpoint.load(model_folder(args.reference, REFERENCE))
+    annotator = SimulatedAnnotator(SentimentClassifier.load(model_folder(args.classifier, CLASSIFIER)), args.noise,
                                    args.seed)
     prompts = review_prefixes("train", args.prompts + args.valid_prompts, tokenizer, model.cfg.eot_id, args.seed)
     pairs = sample_pairs(model, tokenizer, prompts, annotator, args.max_new_tokens, seed=args.seed,
-                         progress=_progress())
+                         progress=show_progress())
     out.mkdir(parents=True, exist_ok=True)
     # held out by prompt: no validation prefix is seen in training
     save_pairs(out / "train.jsonl", pairs[:args.prompts])
@@ -152,76 +151,6 @@ def _label(args) -> None:
                 server_header=False, timeout_keep_alive=5)
 
 
-def _load_pairs(folder: str, reference: Path):
-    from scratchml.llm import checkpoint
-    from scratchml.rlhf.preferences import load_pairs
-
-    tokenizer = checkpoint.load(reference)[1]
-    eot = tokenizer.special_tokens["<|endoftext|>"]
-    return (load_pairs(Path(folder) / "train.jsonl", tokenizer, eot),
-            load_pairs(Path(folder) / "valid.jsonl", tokenizer, eot))
-
-
-def _pair_training(args):
-    from scratchml.rlhf.config import PairTraining
-
-    cfg = PairTraining(**{f.name: getattr(args, f.name) for f in fields(PairTraining)})
-    cfg.check()
-    return cfg
-
-
-def _reward(args) -> None:
-    from scratchml.rlhf.reward_training import train_reward_model
-
-    set_threads(args.threads)
-    cfg = _pair_training(args)
-    reference = _folder(args.reference, REFERENCE)
-    train, valid = _load_pairs(args.pairs, reference)
-    final = train_reward_model(reference, train, valid, args.out, cfg, resume=args.resume, progress=_progress(),
-                               command=_command(args), stop_after=args.stop_after, bf16=args.bf16)
-    print(json.dumps({"out": str(Path(args.out) / "model") if final else None, **(final or {"stopped": True})}))
-
-
-def _dpo(args) -> None:
-    from scratchml.rlhf.dpo import train_dpo
-
-    set_threads(args.threads)
-    cfg = _pair_training(args)
-    if not args.beta > 0:
-        raise ScratchMLError(f"--beta must be positive, got {args.beta}")
-    reference = _folder(args.reference, REFERENCE)
-    train, valid = _load_pairs(args.pairs, reference)
-    final = train_dpo(reference, train, valid, args.out, cfg, args.beta, resume=args.resume, progress=_progress(),
-                      command=_command(args), stop_after=args.stop_after, bf16=args.bf16)
-    print(json.dumps({"out": str(Path(args.out) / "model") if final else None, **(final or {"stopped": True})}))
-
-
-def _ppo(args) -> None:
-    from scratchml.llm import checkpoint
-    from scratchml.rlhf import reward
-    from scratchml.rlhf.config import PPOConfig
-    from scratchml.rlhf.ppo import PPOTrainer
-    from scratchml.rlhf.prompts import review_prefixes
-    from scratchml.rlhf.sentiment import SentimentClassifier
-
-    set_threads(args.threads)
-    cfg = PPOConfig(**{f.name: getattr(args, f.name) for f in fields(PPOConfig)})
-    cfg.check()
-    reference = _folder(args.reference, REFERENCE)
-    reward_model, _, _ = reward.load(_folder(args.reward_model, REWARD))
-    _, tokenizer, _ = checkpoint.load(reference)
-    prompts = review_prefixes("train", args.prompts, tokenizer, tokenizer.special_tokens["<|endoftext|>"],
-                              cfg.seed)
-    judge = None
-    if not args.no_judge:
-        judge = SentimentClassifier.load(_folder(args.classifier, CLASSIFIER)).probability
-    trainer = PPOTrainer(reference, reward_model, prompts, cfg, args.out, resume=args.resume,
-                         command=_command(args), bf16=args.bf16, judge=judge, tokenizer=tokenizer)
-    row = trainer.run(progress=_progress(), stop_after=args.stop_after)
-    done = trainer.progress["iteration"] >= cfg.iterations
-    print(json.dumps({"out": str(Path(args.out) / ("model" if done else "checkpoint")), **row}))
-
-
 def _same_tokenizer(a, b, what: str) -> None:
     if a.to_dict() != b.to_dict():
         raise ScratchMLError(f"{what} has another tokenizer than the reference model: it was not tuned from it")
@@ -242,14 +171,14 @@ def _eval(args) -> None:
         raise ScratchMLError(f"--best-of must be at least 1, got {args.best_of}")
     if args.best_of is not None and args.policy is not None:
         raise ScratchMLError("--best-of samples the reference model: give it without --policy")
-    reference, tokenizer, _ = checkpoint.load(_folder(args.reference, REFERENCE))
+    reference, tokenizer, _ = checkpoint.load(model_folder(args.reference, REFERENCE))
     policy = reference
     if args.policy is not None:
-        policy, policy_tokenizer, _ = checkpoint.load(_folder(args.policy, REFERENCE))
+        policy, policy_tokenizer, _ = checkpoint.load(model_folder(args.policy, REFERENCE))
         _same_tokenizer(policy_tokenizer, tokenizer, args.policy)
-    reward_model, reward_tokenizer, _ = reward.load(_folder(args.reward_model, REWARD))
+    reward_model, reward_tokenizer, _ = reward.load(model_folder(args.reward_model, REWARD))
     _same_tokenizer(reward_tokenizer, tokenizer, "the reward model")
-    classifier = SentimentClassifier.load(_folder(args.classifier, CLASSIFIER))
+    classifier = SentimentClassifier.load(model_folder(args.classifier, CLASSIFIER))
     if not 1 <= args.max_new_tokens < reference.cfg.context - 8:
         raise ScratchMLError(f"--max-new-tokens must be between 1 and {reference.cfg.context - 9}")
     prompts = review_prefixes("test", args.prefixes, tokenizer, reference.cfg.eot_id, args.seed)
@@ -276,7 +205,7 @@ def _generate(args) -> None:
     from scratchml.rlhf.rollout import sample
 
     set_threads(args.threads)
-    model, tokenizer, _ = checkpoint.load(_folder(args.policy, REFERENCE))
+    model, tokenizer, _ = checkpoint.load(model_folder(args.policy, REFERENCE))
     if not 1 <= args.max_new_tokens < model.cfg.context:
         raise ScratchMLError(f"--max-new-tokens must be between 1 and {model.cfg.context - 1}")
     lines = read_stdin_lines()
@@ -290,24 +219,7 @@ def _generate(args) -> None:
             print(json.dumps({"prefix": line, "continuation": text}, ensure_ascii=False), flush=True)
 
 
-def _add_pair_training(p, resume_help: str) -> None:
-    from scratchml.rlhf.config import PairTraining
-
-    d = PairTraining()
-    p.add_argument("--pairs", required=True, metavar="DIR", help="a folder with train.jsonl and valid.jsonl "
-                   "(scratchml rlhf pairs)")
-    p.add_argument("--reference", help="π_ref, the GPT folder to start from (default: the shipped gpt-imdb)")
-    for f in fields(PairTraining):
-        p.add_argument("--" + f.name.replace("_", "-"), type=type(getattr(d, f.name)), default=getattr(d, f.name),
-                       help=f"default: {getattr(d, f.name)}")
-    p.add_argument("--resume", action="store_true", help=resume_help)
-    p.add_argument("--stop-after", type=int, default=0, help="stop after step N, resumable (0: run to the end)")
-    p.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
-    add_bf16(p)
-
-
 def register(sub) -> None:
-    from scratchml.rlhf.config import PPOConfig
 
     rlhf = sub.add_parser("rlhf", help="tune the GPT with preferences: annotator, pairs, reward model, DPO, PPO")
     rsub = rlhf.add_subparsers(dest="rlhf_command", required=True, metavar="COMMAND")
@@ -344,34 +256,9 @@ def register(sub) -> None:
     lab.add_argument("--stats", action="store_true", help="print counts and agreement as JSON, then exit")
     lab.set_defaults(func=_label)
 
-    r = rsub.add_parser("reward", help="train the reward model on preference pairs")
-    r.add_argument("--out", default="runs/reward", help="OUT/checkpoint while training, OUT/model at the end")
-    _add_pair_training(r, "continue OUT/checkpoint exactly where it stopped")
-    r.set_defaults(func=_reward)
+    from scratchml.cli.rlhf_training import register_training
 
-    d = rsub.add_parser("dpo", help="tune a policy on preference pairs with DPO")
-    d.add_argument("--out", default="runs/dpo", help="OUT/checkpoint while training, OUT/model at the end")
-    d.add_argument("--beta", type=float, default=0.1, help="strength of the pull towards π_ref (default 0.1)")
-    _add_pair_training(d, "continue OUT/checkpoint exactly where it stopped")
-    d.set_defaults(func=_dpo)
-
-    c = PPOConfig()
-    o = rsub.add_parser("ppo", help="tune a policy against the reward model with PPO")
-    o.add_argument("--out", default="runs/ppo", help="OUT/checkpoint while training, OUT/model at the end")
-    o.add_argument("--reference", help="π_ref, the policy's start (default: the shipped gpt-imdb)")
-    o.add_argument("--reward-model", help="default: the shipped gpt-imdb-reward")
-    o.add_argument("--classifier", help="ground truth, logged, never trained on (default: imdb-sentiment)")
-    o.add_argument("--no-judge", action="store_true", help="do not log the ground-truth positive rate")
-    o.add_argument("--prompts", type=int, default=10_000, help="training prefixes (default 10000)")
-    for f in fields(PPOConfig):
-        value = getattr(c, f.name)
-        kind = (lambda s: s.lower() in ("1", "true", "yes")) if isinstance(value, bool) else type(value)
-        o.add_argument("--" + f.name.replace("_", "-"), type=kind, default=value, help=f"default: {value}")
-    o.add_argument("--resume", action="store_true", help="continue OUT/checkpoint exactly where it stopped")
-    o.add_argument("--stop-after", type=int, default=0, help="stop after iteration N, resumable (0: run to the end)")
-    o.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
-    add_bf16(o)
-    o.set_defaults(func=_ppo)
+    register_training(rsub)
 
     e = rsub.add_parser("eval", help="positive rate, reward, KL and fluency on IMDb test prefixes (JSON line)")
     e.add_argument("--policy", help="a GPT folder or a shipped name (gpt-imdb-ppo, gpt-imdb-dpo); default: π_ref")

@@ -1,0 +1,128 @@
+"""``scratchml rlhf reward | dpo | ppo``: the three training runs of the pipeline (cli/rlhf.py has the rest)."""
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+from scratchml.cli.rlhf import CLASSIFIER, REFERENCE, REWARD, model_folder, reproducing_command, show_progress
+from scratchml.cli.torch_options import THREADS_HELP, add_bf16, set_threads
+from scratchml.errors import ScratchMLError
+
+
+def _load_pairs(folder: str, reference: Path):
+    from scratchml.llm import checkpoint
+    from scratchml.rlhf.preferences import load_pairs
+
+    tokenizer = checkpoint.load(reference)[1]
+    eot = tokenizer.special_tokens["<|endoftext|>"]
+    return (load_pairs(Path(folder) / "train.jsonl", tokenizer, eot),
+            load_pairs(Path(folder) / "valid.jsonl", tokenizer, eot))
+
+
+def _pair_training(args):
+    from scratchml.rlhf.config import PairTraining
+
+    cfg = PairTraining(**{f.name: getattr(args, f.name) for f in fields(PairTraining)})
+    cfg.check()
+    return cfg
+
+
+def _reward(args) -> None:
+    from scratchml.rlhf.reward_training import train_reward_model
+
+    set_threads(args.threads)
+    cfg = _pair_training(args)
+    reference = model_folder(args.reference, REFERENCE)
+    train, valid = _load_pairs(args.pairs, reference)
+    final = train_reward_model(reference, train, valid, args.out, cfg, resume=args.resume, progress=show_progress(),
+                               command=reproducing_command(args), stop_after=args.stop_after, bf16=args.bf16)
+    print(json.dumps({"out": str(Path(args.out) / "model") if final else None, **(final or {"stopped": True})}))
+
+
+def _dpo(args) -> None:
+    from scratchml.rlhf.dpo import train_dpo
+
+    set_threads(args.threads)
+    cfg = _pair_training(args)
+    if not args.beta > 0:
+        raise ScratchMLError(f"--beta must be positive, got {args.beta}")
+    reference = model_folder(args.reference, REFERENCE)
+    train, valid = _load_pairs(args.pairs, reference)
+    final = train_dpo(reference, train, valid, args.out, cfg, args.beta, resume=args.resume, progress=show_progress(),
+                      command=reproducing_command(args), stop_after=args.stop_after, bf16=args.bf16)
+    print(json.dumps({"out": str(Path(args.out) / "model") if final else None, **(final or {"stopped": True})}))
+
+
+def _ppo(args) -> None:
+    from scratchml.llm import checkpoint
+    from scratchml.rlhf import reward
+    from scratchml.rlhf.config import PPOConfig
+    from scratchml.rlhf.ppo import PPOTrainer
+    from scratchml.rlhf.prompts import review_prefixes
+    from scratchml.rlhf.sentiment import SentimentClassifier
+
+    set_threads(args.threads)
+    cfg = PPOConfig(**{f.name: getattr(args, f.name) for f in fields(PPOConfig)})
+    cfg.check()
+    reference = model_folder(args.reference, REFERENCE)
+    reward_model, _, _ = reward.load(model_folder(args.reward_model, REWARD))
+    _, tokenizer, _ = checkpoint.load(reference)
+    prompts = review_prefixes("train", args.prompts, tokenizer, tokenizer.special_tokens["<|endoftext|>"],
+                              cfg.seed)
+    judge = None
+    if not args.no_judge:
+        judge = SentimentClassifier.load(model_folder(args.classifier, CLASSIFIER)).probability
+    trainer = PPOTrainer(reference, reward_model, prompts, cfg, args.out, resume=args.resume,
+                         command=reproducing_command(args), bf16=args.bf16, judge=judge, tokenizer=tokenizer)
+    row = trainer.run(progress=show_progress(), stop_after=args.stop_after)
+    done = trainer.progress["iteration"] >= cfg.iterations
+    print(json.dumps({"out": str(Path(args.out) / ("model" if done else "checkpoint")), **row}))
+
+
+def _add_pair_training(p, resume_help: str) -> None:
+    from scratchml.rlhf.config import PairTraining
+
+    d = PairTraining()
+    p.add_argument("--pairs", required=True, metavar="DIR", help="a folder with train.jsonl and valid.jsonl "
+                   "(scratchml rlhf pairs)")
+    p.add_argument("--reference", help="π_ref, the GPT folder to start from (default: the shipped gpt-imdb)")
+    for f in fields(PairTraining):
+        p.add_argument("--" + f.name.replace("_", "-"), type=type(getattr(d, f.name)), default=getattr(d, f.name),
+                       help=f"default: {getattr(d, f.name)}")
+    p.add_argument("--resume", action="store_true", help=resume_help)
+    p.add_argument("--stop-after", type=int, default=0, help="stop after step N, resumable (0: run to the end)")
+    p.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
+    add_bf16(p)
+
+
+def register_training(rsub) -> None:
+    from scratchml.rlhf.config import PPOConfig
+
+    r = rsub.add_parser("reward", help="train the reward model on preference pairs")
+    r.add_argument("--out", default="runs/reward", help="OUT/checkpoint while training, OUT/model at the end")
+    _add_pair_training(r, "continue OUT/checkpoint exactly where it stopped")
+    r.set_defaults(func=_reward)
+
+    d = rsub.add_parser("dpo", help="tune a policy on preference pairs with DPO")
+    d.add_argument("--out", default="runs/dpo", help="OUT/checkpoint while training, OUT/model at the end")
+    d.add_argument("--beta", type=float, default=0.1, help="strength of the pull towards π_ref (default 0.1)")
+    _add_pair_training(d, "continue OUT/checkpoint exactly where it stopped")
+    d.set_defaults(func=_dpo)
+
+    c = PPOConfig()
+    o = rsub.add_parser("ppo", help="tune a policy against the reward model with PPO")
+    o.add_argument("--out", default="runs/ppo", help="OUT/checkpoint while training, OUT/model at the end")
+    o.add_argument("--reference", help="π_ref, the policy's start (default: the shipped gpt-imdb)")
+    o.add_argument("--reward-model", help="default: the shipped gpt-imdb-reward")
+    o.add_argument("--classifier", help="ground truth, logged, never trained on (default: imdb-sentiment)")
+    o.add_argument("--no-judge", action="store_true", help="do not log the ground-truth positive rate")
+    o.add_argument("--prompts", type=int, default=10_000, help="training prefixes (default 10000)")
+    for f in fields(PPOConfig):
+        value = getattr(c, f.name)
+        kind = (lambda s: s.lower() in ("1", "true", "yes")) if isinstance(value, bool) else type(value)
+        o.add_argument("--" + f.name.replace("_", "-"), type=kind, default=value, help=f"default: {value}")
+    o.add_argument("--resume", action="store_true", help="continue OUT/checkpoint exactly where it stopped")
+    o.add_argument("--stop-after", type=int, default=0, help="stop after iteration N, resumable (0: run to the end)")
+    o.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
+    add_bf16(o)
+    o.set_defaults(func=_ppo)
