@@ -1,7 +1,9 @@
 """Everyday phrases — greetings, thanks, yes/no, apologies, short questions — translated by our
 model and by Apertium, each phrase as written ("Thank you.") and as typed ("thank you").
 
-    python benchmarks/nmt_everyday.py [--model models/en-es] [--beam 4]
+    python benchmarks/nmt_everyday.py [--model models/en-es] [--beam 4] [--knn]
+
+With ``--knn`` the model is also run with kNN-MT over its datastore (docs/rag.md), as a third system.
 
 A translation passes when, lower-cased and without punctuation, it equals one of the translations
 that benchmarks/data/everyday_phrases.tsv accepts for the phrase. Prints every failure; the last
@@ -49,11 +51,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
     ap.add_argument("--beam", type=int, default=4)
+    ap.add_argument("--knn", action="store_true", help="also the model with kNN-MT")
     args = ap.parse_args()
     phrases = load_phrases()
     written = [en for en, _ in phrases]
     inputs = {"written": written, "typed": [typed(en) for en in written]}
-    systems = {"ours": lambda texts: Translator.load(args.model).translate(texts, beam=args.beam)}
+    translator = Translator.load(args.model)
+    systems = {"ours": lambda texts: translator.translate(texts, beam=args.beam)}
+    if args.knn:
+        from scratchml.translate import KNN, load_datastore
+
+        knn = KNN(load_datastore(translator))
+        systems["ours_knn"] = lambda texts: translator.translate(texts, beam=args.beam, knn=knn)
     if shutil.which("apertium"):
         from nmt_vs_apertium import apertium
         systems["apertium"] = apertium
