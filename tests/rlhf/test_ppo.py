@@ -119,3 +119,20 @@ def test_ppo_raises_the_reward_and_resumes_exactly(tiny_gpt_dir, tmp_path):
 def test_bad_settings_are_clear_errors(kwargs, message):
     with pytest.raises(ScratchMLError, match=message):
         PPOConfig(**kwargs).check()
+
+
+def test_a_negative_kl_estimate_is_reported_once(tiny_gpt_dir, tmp_path, caplog):
+    model, _, _ = checkpoint.load(tiny_gpt_dir)
+    cfg = PPOConfig(iterations=2, batch_size=8, minibatch_size=4, ppo_epochs=1, max_new_tokens=4)
+    trainer = PPOTrainer(tiny_gpt_dir, CountReward(token=40), prompts_of(model, 8), cfg, tmp_path / "w")
+    real = trainer.rollout
+
+    def negative(prompts):  # as if the samples came from another distribution than the policy's own
+        batch = real(prompts)
+        batch["stats"]["kl"] = -0.5
+        return batch
+
+    trainer.rollout = negative
+    with caplog.at_level("WARNING", logger="scratchml.rlhf"):
+        trainer.run(progress=False)
+    assert sum("KL estimate is negative" in r.getMessage() for r in caplog.records) == 1
