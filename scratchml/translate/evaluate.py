@@ -27,7 +27,7 @@ def evaluate(translator: Translator, testset: str, beam: int = 4, limit: int = 0
         sources, references = sources[:limit], references[:limit]
     start = time.perf_counter()
     hypotheses = translator.translate(sources, beam=beam, batch_size=batch_size, alpha=alpha, progress=progress,
-                                      normalize=normalize, split=split, knn=knn)
+                                      normalize=normalize, split=split, **({} if knn is None else {"knn": knn}))
     seconds = max(time.perf_counter() - start, 1e-9)
     bleu_metric, chrf_metric = sacrebleu.BLEU(), sacrebleu.CHRF()
     bleu = bleu_metric.corpus_score(hypotheses, [references])

@@ -1,3 +1,4 @@
+import logging
 import math
 
 import pytest
@@ -133,6 +134,10 @@ def test_a_negative_kl_estimate_is_reported_once(tiny_gpt_dir, tmp_path, caplog)
         return batch
 
     trainer.rollout = negative
-    with caplog.at_level("WARNING", logger="scratchml.rlhf"):
+    logger = logging.getLogger("scratchml.rlhf")  # the command line may have stopped it from propagating
+    logger.addHandler(caplog.handler)
+    try:
         trainer.run(progress=False)
+    finally:
+        logger.removeHandler(caplog.handler)
     assert sum("KL estimate is negative" in r.getMessage() for r in caplog.records) == 1
