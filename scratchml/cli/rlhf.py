@@ -141,7 +141,7 @@ def _label(args) -> None:
         raise ScratchMLError(f"{db} holds no pairs to judge: give --pairs FILE (from scratchml rlhf pairs)")
     import uvicorn
 
-    from scratchml.rlhf.label_app import create_label_app
+    from scratchml.serve.label_app import create_label_app
 
     hosts = tuple(args.allowed_hosts.split(",")) if args.allowed_hosts else ("127.0.0.1", "localhost", "::1",
                                                                               args.host)

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from scratchml.errors import ScratchMLError
 from scratchml.rlhf.judgments import JudgmentStore
-from scratchml.rlhf.label_app import create_label_app
 from scratchml.rlhf.preferences import Pair, load_pairs, read_pair_texts
+from scratchml.serve.label_app import create_label_app
 
 HOSTILE = '<img src=x onerror="alert(1)"> & </div><script>alert(2)</script>'
 

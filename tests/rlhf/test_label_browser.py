@@ -3,20 +3,15 @@ name, judges pairs by keyboard and by click, and hostile text shows as text. The
 killed (SIGKILL, no shutdown): every judgment the page was told was saved is still in the database."""
 
 import json
-import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.rlhf.test_label import HOSTILE
-from tests.serve.conftest import free_port
+from tests.serve.conftest import start_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -32,24 +27,9 @@ def server(tmp_path):
             {"prompt": HOSTILE, "a": " " + HOSTILE, "b": " <b>bold?</b>", "choice": "b", "p_a": 0.3},
             {"prompt": "I rented it", "a": " twice.", "b": " once.", "choice": "a", "p_a": 0.5}]
     (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    db, port = tmp_path / "labels.sqlite", free_port()
-    log = tmp_path / "label.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "scratchml.cli.main", "rlhf", "label", "--pairs",
-                                 str(tmp_path / "pairs.jsonl"), "--db", str(db), "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "api/stats", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the labelling server did not come up:\n{log.read_text()}")
-        time.sleep(0.2)
+    db = tmp_path / "labels.sqlite"
+    proc, url = start_server(["rlhf", "label", "--pairs", str(tmp_path / "pairs.jsonl"), "--db", str(db)],
+                             tmp_path / "label.log", ready_path="api/stats", timeout=60)
     yield url, db, proc
     if proc.poll() is None:
         proc.kill()

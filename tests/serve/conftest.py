@@ -110,3 +110,30 @@ class Lines(logging.Handler):
 
     def emit(self, record):
         self.lines.append(record.getMessage())
+
+
+def start_server(args: list[str], log, ready_path: str = "healthz", timeout: float = 120.0):
+    """``scratchml ARGS --port P`` as a subprocess logging to ``log``: (process, base url) once
+    ``ready_path`` answers 200; the test fails with the log if it never does."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "scratchml.cli.main", *args, "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url + ready_path, timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the server did not come up:\n{log.read_text()}")
+        time.sleep(0.2)

@@ -6,21 +6,16 @@ is served and any non-empty result will do. The server runs as a subprocess on a
 port and is stopped with SIGTERM, which must shut it down gracefully.
 """
 
-import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from scratchml.shipped import model_dir as shipped_model_dir
 from scratchml.translate.checkpoint import save_model_dir
-from tests.serve.conftest import free_port, tiny_translator
+from tests.serve.conftest import start_server, tiny_translator
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -42,24 +37,8 @@ def server(tmp_path_factory):
         tr = tiny_translator()
         model_dir = tmp_path_factory.mktemp("model") / "tiny"
         save_model_dir(model_dir, tr.model, tr.tokenizer, {})
-    port = free_port()
     log = tmp_path_factory.mktemp("log") / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "scratchml.cli.main", "nmt", "serve", "--model", str(model_dir),
-                                 "--port", str(port), "--threads", "1"],
-                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(url + "healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the server did not come up:\n{log.read_text()}")
-        time.sleep(0.2)
+    proc, url = start_server(["nmt", "serve", "--model", str(model_dir), "--threads", "1"], log)
     yield url, log
     proc.send_signal(signal.SIGTERM)
     # Uvicorn shuts down gracefully, then re-raises the signal so a supervisor sees it: -SIGTERM.

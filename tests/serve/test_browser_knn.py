@@ -2,14 +2,9 @@
 a pair added through the form is used by the next translation, and the neighbours of a translation
 are listed as text (a stored sentence with markup stays text)."""
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from scratchml.retrieve.datastore import Datastore
@@ -17,7 +12,7 @@ from scratchml.retrieve.knn import fingerprint
 from scratchml.translate import Translator
 from scratchml.translate.checkpoint import save_model_dir
 from scratchml.translate.knn import teacher_forced_keys
-from tests.serve.conftest import free_port, tiny_translator
+from tests.serve.conftest import start_server, tiny_translator
 from tests.serve.test_browser import ARGS, CHROMIUM
 
 HOSTILE = 'The <img src=x onerror="alert(1)"> cat.'
@@ -36,24 +31,9 @@ def server(tmp_path_factory):
                                                 progress=False)
     Datastore.build(root / "ds", keys, values, origins, [{"source": a, "target": b} for a, b in pairs],
                     fingerprint(tr.model, tr.tokenizer), nlist=2)
-    port, log = free_port(), root / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "scratchml.cli.main", "nmt", "serve", "--model",
-                                 str(root / "model"), "--knn", "--datastore", str(root / "ds"), "--port", str(port),
-                                 "--threads", "1", "--no-bf16"],
-                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(url + "healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the server did not come up:\n{log.read_text()}")
-        time.sleep(0.2)
+    log = root / "serve.log"
+    proc, url = start_server(["nmt", "serve", "--model", str(root / "model"), "--knn", "--datastore", str(root / "ds"),
+                              "--threads", "1", "--no-bf16"], log)
     yield url
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) in (0, -signal.SIGTERM), log.read_text()

@@ -10,7 +10,7 @@
 The page never puts a text into HTML: prompts and continuations come from a language model and from
 people, so they are shown with ``textContent``, and the page's Content-Security-Policy allows no
 script from anywhere but itself. Malformed submissions get a 4xx with a JSON ``{"detail": ...}``;
-the headers and the Host check are the translation service's (scratchml.serve.security).
+the headers and the Host check are the translation service's (security.py).
 """
 
 import json
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scratchml.errors import ScratchMLError
-from scratchml.rlhf.judgments import MAX_ANNOTATOR, JudgmentStore
+from scratchml.rlhf import MAX_ANNOTATOR, JudgmentStore
 from scratchml.serve.security import SECURITY_HEADERS, AllowedHosts, SecurityHeaders
 
 PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
@@ -51,7 +51,7 @@ def _first_problem(errors) -> str:
 
 def create_label_app(store: JudgmentStore, allowed_hosts=("127.0.0.1", "localhost", "::1")) -> FastAPI:
     app = FastAPI(title="scratchml preference labelling", docs_url=None, redoc_url=None)
-    page = (resources.files("scratchml.rlhf") / "label.html").read_text(encoding="utf-8")
+    page = (resources.files("scratchml.serve") / "label.html").read_text(encoding="utf-8")
     page = page.replace("__MAX_ANNOTATOR__", str(MAX_ANNOTATOR))
 
     @app.exception_handler(StarletteHTTPException)
