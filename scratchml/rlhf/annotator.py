@@ -10,6 +10,12 @@ which reward models assume too (Christiano et al. 2017; Ouyang et al. 2022), say
 with s the sentiment classifier's logit of the prompt plus the continuation, and τ the annotator's
 noise. τ → 0 is a perfectly consistent judge; a larger τ flips more of the close calls. The answer is
 *sampled* from that probability, so an experiment sees the disagreement real labels have.
+
+The default τ is 1/4. The classifier was fitted on whole reviews; on a prompt and 48 new tokens its
+logits differ little (median |s_A − s_B| ≈ 0.9 on π_ref's pairs), and at τ = 1 the judge would give
+its own likelier answer only 73 % of the time — labels noisier than the noiseless ones of the DPO
+paper's IMDb experiment, and no longer about sentiment so much as chance. At τ = 1/4 it agrees with
+itself 90 % of the time: close calls still go either way.
 """
 
 import numpy as np
@@ -17,9 +23,11 @@ import numpy as np
 from scratchml.errors import ScratchMLError
 from scratchml.rlhf.sentiment import SentimentClassifier
 
+NOISE = 0.25
+
 
 class SimulatedAnnotator:
-    def __init__(self, classifier: SentimentClassifier, noise: float = 1.0, seed: int = 0):
+    def __init__(self, classifier: SentimentClassifier, noise: float = NOISE, seed: int = 0):
         if not noise >= 0:
             raise ScratchMLError(f"the annotator's noise must be 0 or more, got {noise}")
         self.classifier, self.noise = classifier, noise
