@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from scratchml.errors import ScratchMLError
 from scratchml.files import swap_in, write_text_atomic
@@ -47,9 +48,10 @@ class Neighbours:
     origins: np.ndarray    # (q, k) int64 example ids (memory examples follow the main ones); -1 where none
 
 
-def _load_npy(path: Path, mmap: bool = True) -> np.ndarray:
+def _load_npy(path: Path, mmap: bool | str = True) -> np.ndarray:
+    """``mmap``: True maps the file read-only, "c" copy-on-write (writable in memory, never on disk)."""
     try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        return np.load(path, mmap_mode=mmap if isinstance(mmap, str) else "r" if mmap else None, allow_pickle=False)
     except FileNotFoundError:
         raise ScratchMLError(f"{path.parent}: the datastore is incomplete (no {path.name}); rebuild it") from None
     except ValueError as e:
@@ -75,6 +77,12 @@ class Datastore:
         self.keys, self.values, self.origins = arrays["keys"], arrays["values"], arrays["origins"]
         self.memory = memory
         self._c_sq = (self.centroids * self.centroids).sum(1)
+        # torch reads the memory-mapped float16 keys in place (copy-on-write: nothing is ever written)
+        # and converts the rows a search needs far faster than NumPy; the squared norms ‖k‖² of the
+        # L2 expansion are computed once here
+        self._keys_t = torch.from_numpy(self.keys)
+        self._key_sq = torch.cat([self._keys_t[s:s + 65536].float().square().sum(1)
+                                  for s in range(0, max(len(self.keys), 1), 65536)])
 
     # ---- building ---------------------------------------------------------------------------
 
@@ -129,6 +137,7 @@ class Datastore:
             raise ScratchMLError(f"{path} was built with another model or tokenizer "
                                  f"({meta.get('fingerprint')}, not {fingerprint}): rebuild it for this model")
         arrays = {name: _load_npy(path / f"{name}.npy") for name in ("centroids", "offsets", *ARRAYS)}
+        arrays["keys"] = _load_npy(path / "keys.npy", mmap="c")
         n, d = meta["entries"], meta["dim"]
         ok = (arrays["keys"].shape == (n, d) and arrays["values"].shape == arrays["origins"].shape == (n,)
               and arrays["centroids"].shape == (meta["nlist"], d) and arrays["offsets"].shape == (meta["nlist"] + 1,)
@@ -173,6 +182,51 @@ class Datastore:
 
     # ---- search -----------------------------------------------------------------------------
 
+    def _search_cells(self, queries, q_sq, probe, k, cand_d, cand_row, budget: int = 1 << 22) -> None:
+        """Fill cand_d/cand_row[:, :nprobe] with the k nearest keys of each (query, probed cell).
+
+        Each probed cell is read once, for all the queries that probe it. Cells are grouped into
+        buckets of similar size and similar number of queries (powers of two), and each bucket is
+        one batched matrix product of (cells, queries, d) by (cells, d, keys): a few large products
+        instead of one small one per cell, whose Python overhead would cost more than the arithmetic.
+        """
+        q, nprobe = probe.shape
+        queries_t, q_sq_t = torch.from_numpy(queries), torch.from_numpy(q_sq)
+        flat = probe.ravel()  # pair p is (query p // nprobe, its rank p % nprobe)
+        order = np.argsort(flat, kind="stable")
+        cells, first, m = np.unique(flat[order], return_index=True, return_counts=True)
+        lo = self.offsets[cells]
+        size = self.offsets[cells + 1] - lo
+        keep = size > 0
+        cells, first, m, lo, size = cells[keep], first[keep], m[keep], lo[keep], size[keep]
+        bucket = np.ceil(np.log2(m)).astype(np.int64) * 64 + np.ceil(np.log2(size)).astype(np.int64)
+        for b in np.unique(bucket):
+            members = np.flatnonzero(bucket == b)
+            M, S = int(m[members].max()), int(size[members].max())
+            step = max(1, budget // (S * queries.shape[1]))  # cells per product: bounded memory
+            for c in range(0, len(members), step):
+                u = members[c:c + step]
+                j = np.arange(M)
+                pairs = order[np.minimum(first[u, None] + j, len(order) - 1)]  # (U, M)
+                q_ok = j[None, :] < m[u, None]
+                i = np.arange(S)
+                rows = lo[u, None] + np.minimum(i[None, :], size[u, None] - 1)  # (U, S)
+                k_ok = i[None, :] < size[u, None]
+                flat_rows = torch.from_numpy(rows.ravel())
+                keys = self._keys_t.index_select(0, flat_rows).float().view(len(u), S, -1)  # (U, S, d)
+                qi = torch.from_numpy(pairs // nprobe)
+                d = (q_sq_t[qi][:, :, None] - 2.0 * torch.bmm(queries_t[qi], keys.transpose(1, 2))
+                     + self._key_sq.index_select(0, flat_rows).view(len(u), 1, S))  # (U, M, S)
+                d.masked_fill_(~torch.from_numpy(k_ok)[:, None, :], float("inf"))
+                kk = min(k, S)
+                dist, cols = torch.topk(d, kk, dim=-1, largest=False, sorted=True)  # (U, M, kk)
+                found_rows = torch.gather(torch.from_numpy(rows)[:, None, :].expand(-1, M, -1), 2, cols)
+                sel = torch.from_numpy(q_ok)  # the real (cell, query) slots
+                p = pairs[q_ok]
+                dist = dist[sel].clamp(min=0).numpy()
+                cand_d[p // nprobe, p % nprobe, :kk] = dist
+                cand_row[p // nprobe, p % nprobe, :kk] = np.where(np.isfinite(dist), found_rows[sel].numpy(), -1)
+
     def search(self, queries: np.ndarray, k: int = 16, nprobe: int = 16) -> Neighbours:
         """The k stored keys nearest to each query (q, d), from the ``nprobe`` nearest cells and the memory."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
@@ -184,18 +238,7 @@ class Datastore:
             np.tile(np.arange(cell_d.shape[1]), (q, 1))
         cand_d = np.full((q, nprobe + 1, k), np.inf, dtype=np.float32)
         cand_row = np.full((q, nprobe + 1, k), -1, dtype=np.int64)  # rows of the main store; memory: ~row
-        flat = probe.ravel()
-        order = np.argsort(flat, kind="stable")
-        cells, starts = np.unique(flat[order], return_index=True)
-        for cell, s, e in zip(cells.tolist(), starts.tolist(), np.r_[starts[1:], len(order)].tolist()):
-            lo, hi = int(self.offsets[cell]), int(self.offsets[cell + 1])
-            if hi == lo:
-                continue
-            pairs = order[s:e]
-            rows, ranks = pairs // nprobe, pairs % nprobe
-            dist, cols = _l2_top_k(queries[rows], q_sq[rows], self.keys[lo:hi], k)
-            cand_d[rows, ranks, :dist.shape[1]] = dist
-            cand_row[rows, ranks, :dist.shape[1]] = lo + cols
+        self._search_cells(queries, q_sq, probe, k, cand_d, cand_row)
         memory = self.memory  # one snapshot: ``add`` may swap in a new memory meanwhile
         if len(memory["values"]):
             dist, cols = _l2_top_k(queries, q_sq, memory["keys"], k)
