@@ -17,7 +17,7 @@ The store is a folder, memory-mapped and never pickled:
     examples.jsonl  one JSON object per example, to show a person what was retrieved
 
 Search looks in the ``nprobe`` cells nearest to the query (IVF, as vectors.py explains) and ranks by
-squared L2 distance ‖q − k‖² = ‖q‖² − 2 q·k + ‖k‖², computed per cell in float32.
+squared L2 distance ‖q − k‖² = ‖q‖² − 2 q·k + ‖k‖², computed in float32.
 
 A **memory** folder inside the store holds entries added later (a user's own translations): the same
 arrays without cells, searched exactly, so an added entry is found at once without retraining the

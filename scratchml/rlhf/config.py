@@ -34,7 +34,7 @@ class PPOConfig:
     init_kl_coef: float = 0.1
     target_kl: float = 6.0        # nats per continuation, that the adaptive coefficient steers towards
     adaptive_kl: bool = True      # False: the coefficient stays init_kl_coef
-    horizon: int = 10_000
+    horizon: int = 640            # B / horizon = 0.1: Ziegler et al.'s K_β, at most 2 % change per iteration
     gamma: float = 1.0
     lam: float = 0.95
     cliprange: float = 0.2
