@@ -45,13 +45,18 @@ def show_progress() -> bool:
     return sys.stderr is not None
 
 
+NEGATABLE = ("adaptive_kl", "whiten_rewards", "bf16")  # switches with a --no- form
+
+
 def reproducing_command(args, skip=("func", "command", "rlhf_command", "threads")) -> str:
     """The command line that reproduces this run, for the model card."""
     parts = ["scratchml rlhf", args.rlhf_command]
     for name, value in sorted(vars(args).items()):
+        flag = "--" + name.replace("_", "-")
+        if value is False and name in NEGATABLE:
+            parts.append("--no-" + flag[2:])
         if name in skip or value is None or value is False:
             continue
-        flag = "--" + name.replace("_", "-")
         parts += [flag] if value is True else [flag, shlex.quote(str(value))]
     return " ".join(parts)
 

@@ -1,5 +1,6 @@
 """``scratchml rlhf reward | dpo | ppo``: the three training runs of the pipeline (cli/rlhf.py has the rest)."""
 
+import argparse
 import json
 from dataclasses import fields
 from pathlib import Path
@@ -105,7 +106,7 @@ def register_training(rsub) -> None:
 
     d = rsub.add_parser("dpo", help="tune a policy on preference pairs with DPO")
     d.add_argument("--out", default="runs/dpo", help="OUT/checkpoint while training, OUT/model at the end")
-    d.add_argument("--beta", type=float, default=0.1, help="strength of the pull towards π_ref (default 0.1)")
+    d.add_argument("--beta", type=float, default=0.3, help="strength of the pull towards π_ref (default 0.3)")
     _add_pair_training(d, "continue OUT/checkpoint exactly where it stopped")
     d.set_defaults(func=_dpo)
 
@@ -119,8 +120,11 @@ def register_training(rsub) -> None:
     o.add_argument("--prompts", type=int, default=10_000, help="training prefixes (default 10000)")
     for f in fields(PPOConfig):
         value = getattr(c, f.name)
-        kind = (lambda s: s.lower() in ("1", "true", "yes")) if isinstance(value, bool) else type(value)
-        o.add_argument("--" + f.name.replace("_", "-"), type=kind, default=value, help=f"default: {value}")
+        if isinstance(value, bool):
+            o.add_argument("--" + f.name.replace("_", "-"), action=argparse.BooleanOptionalAction, default=value,
+                           help=f"default: {value}")
+        else:
+            o.add_argument("--" + f.name.replace("_", "-"), type=type(value), default=value, help=f"default: {value}")
     o.add_argument("--resume", action="store_true", help="continue OUT/checkpoint exactly where it stopped")
     o.add_argument("--stop-after", type=int, default=0, help="stop after iteration N, resumable (0: run to the end)")
     o.add_argument("--threads", type=int, default=0, help=THREADS_HELP)

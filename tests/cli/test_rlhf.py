@@ -138,3 +138,19 @@ def test_label_exports_and_refuses_an_empty_database(capsys, shipped, tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"prompt": "x"}\n')
     assert_one_line_error(run(capsys, "rlhf", "label", "--db", db, "--pairs", tmp_path / "bad.jsonl"),
                           "line 1 is not a preference pair")
+
+
+def test_the_card_command_reproduces_switches_turned_off():
+    """A switch turned off (--no-adaptive-kl) must appear in the card's command, or rerunning it
+    would train with the default instead."""
+    import shlex
+
+    from scratchml.cli.main import build_parser
+    from scratchml.cli.rlhf import reproducing_command
+
+    parser = build_parser()
+    args = parser.parse_args(["rlhf", "ppo", "--no-adaptive-kl", "--whiten-rewards", "--iterations", "7"])
+    command = reproducing_command(args)
+    assert "--no-adaptive-kl" in command and "--whiten-rewards" in command
+    again = parser.parse_args(shlex.split(command)[1:])
+    assert (again.adaptive_kl, again.whiten_rewards, again.iterations) == (False, True, 7)
