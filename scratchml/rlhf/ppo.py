@@ -42,6 +42,7 @@ from scratchml.files import refuse_fresh_start
 from scratchml.llm import GPT, checkpoint as gpt_checkpoint
 from scratchml.rlhf.card import rlhf_card
 from scratchml.rlhf.config import PPOConfig
+from scratchml.rlhf.plots import plot_ppo
 from scratchml.rlhf.reward import RewardModel
 from scratchml.rlhf.rollout import Packed, entropy, response_logits, sample, token_logprobs
 from scratchml.training import append_metrics, load_optimizer, optimizer_tensors, truncate_metrics
@@ -277,6 +278,8 @@ class PPOTrainer:
                 self.save_checkpoint()
                 last_save = time.perf_counter()
         bar.close()
+        if row:
+            plot_ppo(self.out / "metrics.csv", self.out / "training.png", cfg.target_kl if cfg.adaptive_kl else None)
         if prog["iteration"] >= cfg.iterations:
             meta = {**self.meta(), "metrics": row}
             gpt_checkpoint.save(self.out / "model", self.policy.gpt, self.tokenizer, meta, half=True,

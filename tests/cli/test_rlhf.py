@@ -72,6 +72,7 @@ def test_every_step_of_the_pipeline_runs_and_writes_its_model(pipeline):
     assert [len((root / "pairs" / f).read_text().splitlines()) for f in ("train.jsonl", "valid.jsonl")] == [24, 8]
     for step in ("reward", "dpo", "ppo"):
         assert (root / step / "model" / "config.json").exists(), step
+    assert (root / "ppo" / "training.png").stat().st_size > 1000  # the PPO curves
     card = (root / "dpo" / "model" / "README.md").read_text()
     assert "scratchml rlhf dpo" in card and "--beta 0.5" in card
 
