@@ -98,7 +98,7 @@ def main() -> None:
 
     start = time.perf_counter()
     draws, scores = draws_for_best_of_n(reference, tokenizer, reward_model, prompts, args.best_of,
-                                        args.max_new_tokens, args.seed)
+                                        args.max_new_tokens, args.seed, progress=True)
     sample_seconds = time.perf_counter() - start
     n = 1
     while n <= args.best_of:

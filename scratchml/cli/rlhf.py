@@ -190,7 +190,7 @@ def _eval(args) -> None:
     bf16 = use_bf16(torch.device("cpu"), args.bf16)
     if args.best_of is not None:
         draws, scores = draws_for_best_of_n(reference, tokenizer, reward_model, prompts, args.best_of,
-                                            args.max_new_tokens, args.seed)
+                                            args.max_new_tokens, args.seed, progress=show_progress())
         result = evaluate(best_of(draws, scores, args.best_of), None, reference, reward_model, classifier,
                           tokenizer, bf16, kl=best_of_n_kl(args.best_of))
         name = f"best-of-{args.best_of}"

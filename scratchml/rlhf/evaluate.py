@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from scratchml.bpe import Tokenizer
 from scratchml.errors import ScratchMLError
@@ -66,12 +67,14 @@ def sample_all(model: GPT, tokenizer: Tokenizer, prompts: list[list[int]], max_n
 
 
 def draws_for_best_of_n(reference: GPT, tokenizer: Tokenizer, reward_model: RewardModel, prompts: list[list[int]],
-                        n: int, max_new_tokens: int, seed: int) -> tuple[list[Rollout], torch.Tensor]:
+                        n: int, max_new_tokens: int, seed: int,
+                        progress: bool = False) -> tuple[list[Rollout], torch.Tensor]:
     """``n`` independent samples of π_ref for every prompt, and their rewards (n, N): best-of-k for
     every k ≤ n is then read off the first k draws, without sampling again."""
     if n < 1:
         raise ScratchMLError(f"n must be at least 1, got {n}")
-    draws = [sample_all(reference, tokenizer, prompts, max_new_tokens, seed + k) for k in range(n)]
+    draws = [sample_all(reference, tokenizer, prompts, max_new_tokens, seed + k)
+             for k in tqdm(range(n), desc="best-of-n draws", unit="draw", disable=not progress, dynamic_ncols=True)]
     return draws, torch.stack([reward_model.score(d.prompts, d.continuations) for d in draws])
 
 
