@@ -136,8 +136,8 @@ class Datastore:
         if fingerprint is not None and meta.get("fingerprint") != fingerprint:
             raise ScratchMLError(f"{path} was built with another model or tokenizer "
                                  f"({meta.get('fingerprint')}, not {fingerprint}): rebuild it for this model")
-        arrays = {name: _load_npy(path / f"{name}.npy") for name in ("centroids", "offsets", *ARRAYS)}
-        arrays["keys"] = _load_npy(path / "keys.npy", mmap="c")
+        arrays = {name: _load_npy(path / f"{name}.npy", mmap="c" if name == "keys" else True)
+                  for name in ("centroids", "offsets", *ARRAYS)}
         n, d = meta["entries"], meta["dim"]
         ok = (arrays["keys"].shape == (n, d) and arrays["values"].shape == arrays["origins"].shape == (n,)
               and arrays["centroids"].shape == (meta["nlist"], d) and arrays["offsets"].shape == (meta["nlist"] + 1,)
