@@ -225,6 +225,7 @@ def _generate(args) -> None:
 
 
 def register(sub) -> None:
+    from scratchml.rlhf.config import ANNOTATOR_NOISE
 
     rlhf = sub.add_parser("rlhf", help="tune the GPT with preferences: annotator, pairs, reward model, DPO, PPO")
     rsub = rlhf.add_subparsers(dest="rlhf_command", required=True, metavar="COMMAND")
@@ -241,8 +242,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/train.jsonl and DIR/valid.jsonl")
     p.add_argument("--prompts", type=int, default=10_000, help="training pairs, one per prefix (default 10000)")
     p.add_argument("--valid-prompts", type=int, default=1_000, help="held-out pairs (default 1000)")
-    p.add_argument("--noise", type=float, default=0.25, help="the annotator's Bradley-Terry temperature "
-                   "(0: always the likelier; default 0.25)")
+    p.add_argument("--noise", type=float, default=ANNOTATOR_NOISE, help="the annotator's Bradley-Terry "
+                   f"temperature (0: always the likelier; default {ANNOTATOR_NOISE})")
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reference", help="π_ref (default: the shipped gpt-imdb)")

@@ -21,13 +21,12 @@ itself 90 % of the time: close calls still go either way.
 import numpy as np
 
 from scratchml.errors import ScratchMLError
+from scratchml.rlhf.config import ANNOTATOR_NOISE
 from scratchml.rlhf.sentiment import SentimentClassifier
-
-NOISE = 0.25
 
 
 class SimulatedAnnotator:
-    def __init__(self, classifier: SentimentClassifier, noise: float = NOISE, seed: int = 0):
+    def __init__(self, classifier: SentimentClassifier, noise: float = ANNOTATOR_NOISE, seed: int = 0):
         if not noise >= 0:
             raise ScratchMLError(f"the annotator's noise must be 0 or more, got {noise}")
         self.classifier, self.noise = classifier, noise

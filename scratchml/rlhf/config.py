@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 from scratchml.errors import ScratchMLError
 
+ANNOTATOR_NOISE = 0.25  # the simulated annotator's Bradley-Terry temperature τ (annotator.py says why)
+
 
 @dataclass(frozen=True)
 class PairTraining:
