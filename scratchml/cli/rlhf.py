@@ -95,6 +95,7 @@ def _annotator(args) -> None:
 def _pairs(args) -> None:
     import numpy as np
 
+    from scratchml.files import write_text_atomic
     from scratchml.llm import checkpoint
     from scratchml.rlhf.annotator import SimulatedAnnotator
     from scratchml.rlhf.preferences import sample_pairs, save_pairs
@@ -117,6 +118,8 @@ def _pairs(args) -> None:
     # held out by prompt: no validation prefix is seen in training
     save_pairs(out / "train.jsonl", pairs[:args.prompts])
     save_pairs(out / "valid.jsonl", pairs[args.prompts:])
+    # what made these pairs, for the cards of the models trained on them
+    write_text_atomic(out / "commands.json", json.dumps({"commands": [reproducing_command(args)]}) + "\n")
     p_a = np.array([p.p_a for p in pairs])
     agree = np.mean([(p.p_a >= 0.5) == (p.choice == "a") for p in pairs])
     print(json.dumps({"out": str(out), "train": args.prompts, "valid": args.valid_prompts, "noise": args.noise,
@@ -240,7 +243,8 @@ def register(sub) -> None:
 
     p = rsub.add_parser("pairs", help="sample two continuations per training prefix and label them")
     p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/train.jsonl and DIR/valid.jsonl")
-    p.add_argument("--prompts", type=int, default=10_000, help="training pairs, one per prefix (default 10000)")
+    p.add_argument("--prompts", type=int, default=24_000,
+                   help="training pairs, one per prefix (default 24000: every training review but the held-out ones)")
     p.add_argument("--valid-prompts", type=int, default=1_000, help="held-out pairs (default 1000)")
     p.add_argument("--noise", type=float, default=ANNOTATOR_NOISE, help="the annotator's Bradley-Terry "
                    f"temperature (0: always the likelier; default {ANNOTATOR_NOISE})")

@@ -11,13 +11,14 @@ from scratchml.errors import ScratchMLError
 
 
 def _load_pairs(folder: str, reference: Path):
+    """(training pairs, held-out pairs, the commands that made them: [] when the folder does not say)."""
     from scratchml.llm import checkpoint
-    from scratchml.rlhf.preferences import load_pairs
+    from scratchml.rlhf.preferences import load_pairs, pair_commands
 
     tokenizer = checkpoint.load(reference)[1]
     eot = tokenizer.special_tokens["<|endoftext|>"]
     return (load_pairs(Path(folder) / "train.jsonl", tokenizer, eot),
-            load_pairs(Path(folder) / "valid.jsonl", tokenizer, eot))
+            load_pairs(Path(folder) / "valid.jsonl", tokenizer, eot), pair_commands(folder))
 
 
 def _pair_training(args):
@@ -34,9 +35,10 @@ def _reward(args) -> None:
     set_threads(args.threads)
     cfg = _pair_training(args)
     reference = model_folder(args.reference, REFERENCE)
-    train, valid = _load_pairs(args.pairs, reference)
+    train, valid, made_pairs = _load_pairs(args.pairs, reference)
     final = train_reward_model(reference, train, valid, args.out, cfg, resume=args.resume, progress=show_progress(),
-                               command=reproducing_command(args), stop_after=args.stop_after, bf16=args.bf16)
+                               commands=[*made_pairs, reproducing_command(args)], stop_after=args.stop_after,
+                               bf16=args.bf16)
     print(json.dumps({"out": str(Path(args.out) / "model") if final else None, **(final or {"stopped": True})}))
 
 
@@ -48,9 +50,9 @@ def _dpo(args) -> None:
     if not args.beta > 0:
         raise ScratchMLError(f"--beta must be positive, got {args.beta}")
     reference = model_folder(args.reference, REFERENCE)
-    train, valid = _load_pairs(args.pairs, reference)
+    train, valid, made_pairs = _load_pairs(args.pairs, reference)
     final = train_dpo(reference, train, valid, args.out, cfg, args.beta, resume=args.resume, progress=show_progress(),
-                      command=reproducing_command(args), stop_after=args.stop_after, bf16=args.bf16)
+                      commands=[*made_pairs, reproducing_command(args)], stop_after=args.stop_after, bf16=args.bf16)
     print(json.dumps({"out": str(Path(args.out) / "model") if final else None, **(final or {"stopped": True})}))
 
 
@@ -66,7 +68,7 @@ def _ppo(args) -> None:
     cfg = PPOConfig(**{f.name: getattr(args, f.name) for f in fields(PPOConfig)})
     cfg.check()
     reference = model_folder(args.reference, REFERENCE)
-    reward_model, _, _ = reward.load(model_folder(args.reward_model, REWARD))
+    reward_model, _, reward_meta = reward.load(model_folder(args.reward_model, REWARD))
     _, tokenizer, _ = checkpoint.load(reference)
     prompts = review_prefixes("train", args.prompts, tokenizer, tokenizer.special_tokens["<|endoftext|>"],
                               cfg.seed)
@@ -74,7 +76,8 @@ def _ppo(args) -> None:
     if not args.no_judge:
         judge = SentimentClassifier.load(model_folder(args.classifier, CLASSIFIER)).probability
     trainer = PPOTrainer(reference, reward_model, prompts, cfg, args.out, resume=args.resume,
-                         command=reproducing_command(args), bf16=args.bf16, judge=judge, tokenizer=tokenizer)
+                         commands=[*reward_meta.get("commands", []), reproducing_command(args)], bf16=args.bf16,
+                         judge=judge, tokenizer=tokenizer)
     row = trainer.run(progress=show_progress(), stop_after=args.stop_after)
     done = trainer.progress["iteration"] >= cfg.iterations
     print(json.dumps({"out": str(Path(args.out) / ("model" if done else "checkpoint")), **row}))

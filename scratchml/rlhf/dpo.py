@@ -72,11 +72,12 @@ def _refs(pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train_dpo(reference, train_pairs: list[Pair], valid_pairs: list[Pair], out, cfg: PairTraining, beta: float,
-              resume: bool = False, progress: bool = True, command: str = "", stop_after: int = 0,
+              resume: bool = False, progress: bool = True, commands: list[str] = (), stop_after: int = 0,
               bf16: bool | None = None) -> dict | None:
     """Train a policy from π_ref (the GPT folder ``reference``) into ``out`` (``out/checkpoint`` while
     training, ``out/model`` at the end: a GPT folder every ``scratchml llm`` command reads). Returns
-    the final metrics, or None when ``stop_after`` ended the session first."""
+    the final metrics, or None when ``stop_after`` ended the session first. ``commands``: the commands
+    that made the pairs, then this one, for the model card (a resumed run adds only the last)."""
     if not beta > 0:
         raise ScratchMLError(f"beta must be positive, got {beta}")
     out = Path(out)
@@ -92,10 +93,10 @@ def train_dpo(reference, train_pairs: list[Pair], valid_pairs: list[Pair], out, 
         if saved.get("beta") != beta:
             raise ScratchMLError(f"{ckpt} was trained with beta {saved.get('beta')}: resume with that")
         resumed = (gpt_checkpoint.load_train_state(ckpt), meta["progress"])
-        commands = meta.get("commands", []) + [command]
+        commands = meta.get("commands", []) + list(commands[-1:])
     else:
         refuse_fresh_start(ckpt, "resume it with --resume")
-        policy, resumed, commands = ref, None, [command]
+        policy, resumed, commands = ref, None, list(commands)
         ref = None  # the reference's numbers are stored on the pairs; the policy starts as its copy
 
     def loss_fn(batch: list[Pair]):

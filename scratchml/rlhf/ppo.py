@@ -135,10 +135,11 @@ def ppo_losses(logits: torch.Tensor, values: torch.Tensor, packed: Packed, old_l
 
 
 class PPOTrainer:
-    """``PPOTrainer(policy folder, reward model, training prompts, cfg, out)``; ``run()`` trains, resumable."""
+    """``PPOTrainer(policy folder, reward model, training prompts, cfg, out)``; ``run()`` trains, resumable.
+    ``commands``: the commands that made the reward model, then this one, for the model card."""
 
     def __init__(self, reference, reward_model: RewardModel, prompts: list[list[int]], cfg: PPOConfig, out,
-                 resume: bool = False, command: str = "", bf16: bool | None = None,
+                 resume: bool = False, commands: list[str] = (), bf16: bool | None = None,
                  judge=None, tokenizer: Tokenizer | None = None):
         cfg.check()
         if len(prompts) < cfg.batch_size:
@@ -159,11 +160,11 @@ class PPOTrainer:
                 raise ScratchMLError(f"{ckpt} was trained with " + ", ".join(f"{k}={saved.get(k)}" for k in changed)
                                      + ": resume with those")
             self.progress.update(meta["progress"])
-            self.commands = meta.get("commands", []) + [command]
+            self.commands = meta.get("commands", []) + list(commands[-1:])
         else:
             refuse_fresh_start(ckpt, "resume it with --resume")
             gpt, _, _ = gpt_checkpoint.load(reference)
-            state, self.commands = None, [command]
+            state, self.commands = None, list(commands)
         self.ref_meta = ref_meta
         self.policy = PolicyWithValue(gpt)
         self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=cfg.lr, betas=(0.9, 0.95), eps=1e-5,

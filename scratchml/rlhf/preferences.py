@@ -102,6 +102,21 @@ def _read(path, keep_undecided: bool) -> list[Pair]:
     return pairs
 
 
+def pair_commands(folder) -> list[str]:
+    """The commands that made a folder of pairs (``commands.json``, written by ``scratchml rlhf pairs``);
+    [] for pairs from elsewhere, such as people's judgments."""
+    path = Path(folder) / "commands.json"
+    try:
+        commands = json.loads(path.read_text(encoding="utf-8"))["commands"]
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ScratchMLError(f"cannot read {path}: {e}") from None
+    if not isinstance(commands, list) or not all(isinstance(c, str) for c in commands):
+        raise ScratchMLError(f"{path}: 'commands' must be a list of strings")
+    return commands
+
+
 def load_pairs(path, tokenizer: Tokenizer, eot_id: int) -> list[Pair]:
     """Pairs from a JSON-lines file; ids are filled in from the texts where a line has none."""
     pairs = _read(path, keep_undecided=False)

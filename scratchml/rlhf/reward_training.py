@@ -59,21 +59,22 @@ def accuracy(model: RewardModel, pairs: list[Pair], bf16: bool, batch_size: int 
 
 
 def train_reward_model(reference, train_pairs: list[Pair], valid_pairs: list[Pair], out, cfg: PairTraining,
-                       resume: bool = False, progress: bool = True, command: str = "", stop_after: int = 0,
+                       resume: bool = False, progress: bool = True, commands: list[str] = (), stop_after: int = 0,
                        bf16: bool | None = None) -> dict | None:
     """Train into ``out`` (``out/checkpoint`` while training, ``out/model`` at the end); returns the
-    final metrics, or None when ``stop_after`` ended the session first."""
+    final metrics, or None when ``stop_after`` ended the session first. ``commands``: the commands that
+    made the pairs, then this one, for the model card (a resumed run adds only the last)."""
     out = Path(out)
     ckpt = out / "checkpoint"
     if resume:
         model, tokenizer, meta = reward.load(ckpt)
         resumed = (gpt_checkpoint.load_train_state(ckpt), meta["progress"])
-        commands = meta.get("commands", []) + [command]
+        commands = meta.get("commands", []) + list(commands[-1:])
     else:
         refuse_fresh_start(ckpt, "resume it with --resume")
         gpt, tokenizer, _ = gpt_checkpoint.load(reference)
         torch.manual_seed(cfg.seed)
-        model, resumed, commands = RewardModel(gpt), None, [command]
+        model, resumed, commands = RewardModel(gpt), None, list(commands)
     device = torch.device("cpu")
     bf16 = use_bf16(device, bf16)
 
@@ -81,8 +82,11 @@ def train_reward_model(reference, train_pairs: list[Pair], valid_pairs: list[Pai
         chosen, rejected = chosen_and_rejected(model, batch, bf16)
         return bradley_terry_loss(chosen, rejected), {}
 
+    reference_commands = gpt_checkpoint.read_meta(reference).get("commands", [])
+
     def meta_of(prog: dict) -> dict:
         return {"train": asdict(cfg), "progress": prog, "commands": commands, "reference": str(reference),
+                "reference_commands": reference_commands,
                 "pairs": {"train": len(train_pairs), "valid": len(valid_pairs)}}
 
     def save(path: Path, opt_state: dict, prog: dict) -> None:

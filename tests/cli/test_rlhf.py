@@ -77,6 +77,21 @@ def test_every_step_of_the_pipeline_runs_and_writes_its_model(pipeline):
     assert "scratchml rlhf dpo" in card and "--beta 0.5" in card
 
 
+def test_each_card_names_the_commands_that_made_its_inputs_in_order(pipeline):
+    root, _ = pipeline
+
+    def made_with(step):
+        card = (root / step / "model" / "README.md").read_text()
+        return [line.split()[2] for line in card.splitlines() if line.startswith("    scratchml rlhf ")]
+
+    assert made_with("reward") == ["pairs", "reward"]
+    assert made_with("dpo") == ["pairs", "dpo"]
+    assert made_with("ppo") == ["pairs", "reward", "ppo"]
+    pairs_line = next(line for line in (root / "reward" / "model" / "README.md").read_text().splitlines()
+                      if "rlhf pairs" in line)
+    assert "--prompts 24" in pairs_line and "--valid-prompts 8" in pairs_line
+
+
 def test_eval_prints_the_metrics_of_a_policy_and_of_best_of_n(capsys, shipped):
     code, out, _ = run(capsys, "rlhf", "eval", "--prefixes", 8, "--max-new-tokens", 6)
     ref = json.loads(out)
