@@ -14,11 +14,14 @@ class PairTraining:
     lr: float = 5e-5
     warmup_steps: int = 20
     weight_decay: float = 0.0
+    dropout: float = 0.0          # on the trained model while it trains (the GPT was pre-trained without)
     clip_norm: float = 1.0
     seed: int = 0
     checkpoint_minutes: float = 5.0
 
     def check(self) -> None:
+        if not 0 <= self.dropout < 1:
+            raise ScratchMLError(f"dropout must be in [0, 1), got {self.dropout}")
         for name in ("epochs", "batch_size", "lr"):
             if not getattr(self, name) > 0:
                 raise ScratchMLError(f"{name} must be positive, got {getattr(self, name)}")

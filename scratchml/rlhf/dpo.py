@@ -28,7 +28,7 @@ from scratchml.files import refuse_fresh_start
 from scratchml.llm import GPT, checkpoint as gpt_checkpoint
 from scratchml.rlhf.card import rlhf_card
 from scratchml.rlhf.config import PairTraining
-from scratchml.rlhf.pair_training import train_on_pairs
+from scratchml.rlhf.pair_training import train_on_pairs, with_dropout
 from scratchml.rlhf.preferences import Pair
 from scratchml.rlhf.rollout import pack, response_logits, token_logprobs
 from scratchml.transformer.precision import autocast, use_bf16
@@ -96,7 +96,7 @@ def train_dpo(reference, train_pairs: list[Pair], valid_pairs: list[Pair], out, 
         commands = meta.get("commands", []) + list(commands[-1:])
     else:
         refuse_fresh_start(ckpt, "resume it with --resume")
-        policy, resumed, commands = ref, None, list(commands)
+        policy, resumed, commands = with_dropout(ref, cfg.dropout), None, list(commands)
         ref = None  # the reference's numbers are stored on the pairs; the policy starts as its copy
 
     def loss_fn(batch: list[Pair]):

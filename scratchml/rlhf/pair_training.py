@@ -10,6 +10,7 @@ the schedule, the optimizer state and the metrics CSV.
 import logging
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from scratchml.errors import ScratchMLError
+from scratchml.llm import GPT
 from scratchml.rlhf.config import PairTraining
 from scratchml.rlhf.preferences import Pair
 from scratchml.training import append_metrics, load_optimizer, optimizer_tensors, truncate_metrics
@@ -31,6 +33,15 @@ def learning_rate(step: int, total: int, cfg: PairTraining) -> float:
     return cfg.lr * max(0.0, (total - step) / max(1, total - cfg.warmup_steps))
 
 
+def with_dropout(gpt: GPT, p: float) -> GPT:
+    """The same GPT, its dropout set to ``p`` (the probability lives in its config, so build it anew)."""
+    if p == gpt.cfg.dropout:
+        return gpt
+    out = GPT(replace(gpt.cfg, dropout=p))
+    out.load_state_dict(gpt.state_dict())
+    return out
+
+
 LossFn = Callable[[list[Pair]], tuple[torch.Tensor, dict[str, float]]]
 SaveFn = Callable[[Path, dict[str, torch.Tensor], dict], None]  # (folder, optimizer state, progress)
 
@@ -41,7 +52,7 @@ def train_on_pairs(model: torch.nn.Module, pairs: list[Pair], loss_fn: LossFn, c
                    stop_after: int = 0) -> dict | None:
     """Train ``model``'s parameters that require gradients; returns the last epoch's metrics row, or
     None when ``stop_after`` (a step number) ended the session before the last step. ``resumed``: the
-    (optimizer state, progress) of ``out/checkpoint``. Checkpoints go to ``out/checkpoint`` and one
+    (optimizer and random state, progress) of ``out/checkpoint``. Checkpoints go to ``out/checkpoint`` and one
     metrics row per epoch to ``out/metrics.csv``."""
     cfg.check()
     if not pairs:
@@ -51,8 +62,11 @@ def train_on_pairs(model: torch.nn.Module, pairs: list[Pair], loss_fn: LossFn, c
     per_epoch = math.ceil(len(pairs) / cfg.batch_size)
     total = cfg.epochs * per_epoch
     prog = {"step": 0, "elapsed": 0.0, "loss_sum": 0.0, "loss_steps": 0}
+    torch.manual_seed(cfg.seed)  # dropout's masks
     if resumed:
         load_optimizer(optimizer, resumed[0], prefix="opt.")
+        if "rng.torch" in resumed[0]:
+            torch.set_rng_state(resumed[0]["rng.torch"])
         prog.update(resumed[1])
         truncate_metrics(out / "metrics.csv", prog["step"])
     row: dict = {}
@@ -90,7 +104,8 @@ def train_on_pairs(model: torch.nn.Module, pairs: list[Pair], loss_fn: LossFn, c
             log.info("epoch %d: %s", row["epoch"], ", ".join(f"{k} {v}" for k, v in row.items() if k != "epoch"))
             prog["loss_sum"], prog["loss_steps"] = 0.0, 0
         if end_of_epoch or prog["step"] == end or time.perf_counter() - last_save > cfg.checkpoint_minutes * 60:
-            save(out / "checkpoint", optimizer_tensors(optimizer, prefix="opt."), dict(prog))
+            state = {**optimizer_tensors(optimizer, prefix="opt."), "rng.torch": torch.get_rng_state()}
+            save(out / "checkpoint", state, dict(prog))
             last_save = time.perf_counter()
     bar.close()
     return row if prog["step"] >= total else None

@@ -21,7 +21,7 @@ from scratchml.llm import checkpoint as gpt_checkpoint
 from scratchml.rlhf import reward
 from scratchml.rlhf.card import rlhf_card
 from scratchml.rlhf.config import PairTraining
-from scratchml.rlhf.pair_training import train_on_pairs
+from scratchml.rlhf.pair_training import train_on_pairs, with_dropout
 from scratchml.rlhf.preferences import Pair
 from scratchml.rlhf.reward import RewardModel, bradley_terry_loss
 from scratchml.rlhf.rollout import pack
@@ -74,7 +74,7 @@ def train_reward_model(reference, train_pairs: list[Pair], valid_pairs: list[Pai
         refuse_fresh_start(ckpt, "resume it with --resume")
         gpt, tokenizer, _ = gpt_checkpoint.load(reference)
         torch.manual_seed(cfg.seed)
-        model, resumed, commands = RewardModel(gpt), None, list(commands)
+        model, resumed, commands = RewardModel(with_dropout(gpt, cfg.dropout)), None, list(commands)
     device = torch.device("cpu")
     bf16 = use_bf16(device, bf16)
 

@@ -140,4 +140,5 @@ def test_a_negative_kl_estimate_is_reported_once(tiny_gpt_dir, tmp_path, caplog)
         trainer.run(progress=False)
     finally:
         logger.removeHandler(caplog.handler)
-    assert sum("KL estimate is negative" in r.getMessage() for r in caplog.records) == 1
+    # the handler may hear a record twice (through the logger and through the root): count records once
+    assert len({id(r) for r in caplog.records if "KL estimate is negative" in r.getMessage()}) == 1

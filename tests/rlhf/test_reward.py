@@ -31,10 +31,11 @@ def test_bradley_terry_loss():
     assert bradley_terry_loss(chosen, rejected).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-def test_training_learns_the_preference_normalizes_and_resumes(tiny_gpt_dir, tmp_path):
+@pytest.mark.parametrize("dropout", [0.0, 0.1])  # with dropout, a resumed run draws the same masks
+def test_training_learns_the_preference_normalizes_and_resumes(tiny_gpt_dir, tmp_path, dropout):
     model, tok, _ = checkpoint.load(tiny_gpt_dir)
     train, valid = synthetic_pairs(model, tok, 64), synthetic_pairs(model, tok, 16, seed=1)
-    cfg = PairTraining(epochs=2, batch_size=16, lr=3e-3, warmup_steps=2)
+    cfg = PairTraining(epochs=2, batch_size=16, lr=3e-3, warmup_steps=2, dropout=dropout)
     final = train_reward_model(tiny_gpt_dir, train, valid, tmp_path / "a", cfg, progress=False)
     assert final["valid_accuracy"] == 1.0 and final["valid_accuracy_likelier"] == 1.0
     rm, _, meta = reward.load(tmp_path / "a" / "model")
