@@ -83,10 +83,10 @@ def _ppo(args) -> None:
     print(json.dumps({"out": str(Path(args.out) / ("model" if done else "checkpoint")), **row}))
 
 
-def _add_pair_training(p, resume_help: str) -> None:
+def _add_pair_training(p, d, resume_help: str) -> None:
+    """The options of a run on pairs, ``d`` (a ``PairTraining``) giving their defaults."""
     from scratchml.rlhf.config import PairTraining
 
-    d = PairTraining()
     p.add_argument("--pairs", required=True, metavar="DIR", help="a folder with train.jsonl and valid.jsonl "
                    "(scratchml rlhf pairs)")
     p.add_argument("--reference", help="π_ref, the GPT folder to start from (default: the shipped gpt-imdb)")
@@ -100,17 +100,17 @@ def _add_pair_training(p, resume_help: str) -> None:
 
 
 def register_training(rsub) -> None:
-    from scratchml.rlhf.config import PPOConfig
+    from scratchml.rlhf.config import DPO_TRAINING, REWARD_TRAINING, PPOConfig
 
     r = rsub.add_parser("reward", help="train the reward model on preference pairs")
     r.add_argument("--out", default="runs/reward", help="OUT/checkpoint while training, OUT/model at the end")
-    _add_pair_training(r, "continue OUT/checkpoint exactly where it stopped")
+    _add_pair_training(r, REWARD_TRAINING, "continue OUT/checkpoint exactly where it stopped")
     r.set_defaults(func=_reward)
 
     d = rsub.add_parser("dpo", help="tune a policy on preference pairs with DPO")
     d.add_argument("--out", default="runs/dpo", help="OUT/checkpoint while training, OUT/model at the end")
     d.add_argument("--beta", type=float, default=0.3, help="strength of the pull towards π_ref (default 0.3)")
-    _add_pair_training(d, "continue OUT/checkpoint exactly where it stopped")
+    _add_pair_training(d, DPO_TRAINING, "continue OUT/checkpoint exactly where it stopped")
     d.set_defaults(func=_dpo)
 
     c = PPOConfig()

@@ -29,6 +29,12 @@ class PairTraining:
             raise ScratchMLError("warmup_steps, weight_decay and clip_norm must not be negative")
 
 
+# The reward model learns from one pass over the pairs at a higher rate, with dropout: on a validation
+# split of the training pairs a second epoch only memorized them (docs/rlhf.md, the reward model).
+REWARD_TRAINING = PairTraining(epochs=1, lr=1e-4, dropout=0.1)
+DPO_TRAINING = PairTraining()
+
+
 @dataclass(frozen=True)
 class PPOConfig:
     iterations: int = 300
