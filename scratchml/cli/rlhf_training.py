@@ -2,12 +2,15 @@
 
 import argparse
 import json
+import logging
 from dataclasses import fields
 from pathlib import Path
 
 from scratchml.cli.rlhf import CLASSIFIER, REFERENCE, REWARD, model_folder, reproducing_command, show_progress
 from scratchml.cli.torch_options import THREADS_HELP, add_bf16, set_threads
 from scratchml.errors import ScratchMLError
+
+log = logging.getLogger("scratchml.rlhf")
 
 
 def _load_pairs(folder: str, reference: Path):
@@ -38,7 +41,26 @@ def _reward(args) -> None:
     train, valid, made_pairs = _load_pairs(args.pairs, reference)
     final = train_reward_model(reference, train, valid, args.out, cfg, resume=args.resume, progress=show_progress(),
                                commands=[*made_pairs, reproducing_command(args)], stop_after=args.stop_after,
-                               bf16=args.bf16)
+                               bf16=args.bf16, init=args.init and model_folder(args.init, REWARD))
+    print(json.dumps({"out": str(Path(args.out) / "model") if final else None, **(final or {"stopped": True})}))
+
+
+def _reward_pretrain(args) -> None:
+    from scratchml.llm import checkpoint
+    from scratchml.rlhf.reward_pretraining import pretrain_reward_model, review_openings
+
+    set_threads(args.threads)
+    cfg = _pair_training(args)
+    reference = model_folder(args.reference, REFERENCE)
+    _, held_out, made_pairs = _load_pairs(args.pairs, reference)
+    if args.valid_reviews < 1:
+        raise ScratchMLError(f"--valid-reviews must be at least 1, got {args.valid_reviews}")
+    train, valid, left_out = review_openings(checkpoint.load(reference)[1], held_out, args.valid_reviews, cfg.seed)
+    log.info("%d review openings to train on, %d to validate; %d reviews left out (they opened held-out pairs)",
+             len(train), len(valid), left_out)
+    final = pretrain_reward_model(reference, train, valid, args.out, cfg, resume=args.resume,
+                                  progress=show_progress(), commands=[*made_pairs, reproducing_command(args)],
+                                  stop_after=args.stop_after, bf16=args.bf16)
     print(json.dumps({"out": str(Path(args.out) / "model") if final else None, **(final or {"stopped": True})}))
 
 
@@ -105,7 +127,17 @@ def register_training(rsub) -> None:
     r = rsub.add_parser("reward", help="train the reward model on preference pairs")
     r.add_argument("--out", default="runs/reward", help="OUT/checkpoint while training, OUT/model at the end")
     _add_pair_training(r, REWARD_TRAINING, "continue OUT/checkpoint exactly where it stopped")
+    r.add_argument("--init", metavar="MODEL", help="start from this reward model (e.g. from reward-pretrain) "
+                   "instead of π_ref with a fresh head")
     r.set_defaults(func=_reward)
+
+    pre = rsub.add_parser("reward-pretrain", help="pre-train the reward model on labelled review openings "
+                          "(the reviews of the held-out pairs' prompts left out)")
+    pre.add_argument("--out", default="runs/reward-pretrain", help="OUT/checkpoint while training, OUT/model at "
+                     "the end")
+    pre.add_argument("--valid-reviews", type=int, default=1_000, help="reviews held out to validate (default 1000)")
+    _add_pair_training(pre, REWARD_TRAINING, "continue OUT/checkpoint exactly where it stopped")
+    pre.set_defaults(func=_reward_pretrain)
 
     d = rsub.add_parser("dpo", help="tune a policy on preference pairs with DPO")
     d.add_argument("--out", default="runs/dpo", help="OUT/checkpoint while training, OUT/model at the end")

@@ -7,6 +7,8 @@ WHAT = {
     "reward": "a reward model: the GPT with a scalar head read at the last token, trained with the "
               "Bradley-Terry loss on preference pairs; its scores are shifted and scaled so that continuations "
               "sampled from the reference model average 0 with standard deviation 1",
+    "reward-pretrain": "a reward model pre-trained on the openings of labelled IMDb training reviews (positive "
+                       "above 0, negative below), the start of a reward model trained on preference pairs",
     "dpo": "a policy tuned from the reference model with Direct Preference Optimization (Rafailov et al. 2023) "
            "on preference pairs",
     "ppo": "a policy tuned from the reference model with PPO (Schulman et al. 2017) against a reward model, "

@@ -79,16 +79,18 @@ def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Te
 
 
 def save(path, model: RewardModel, tokenizer: Tokenizer, meta: dict,
-         train_state: dict[str, torch.Tensor] | None = None, extra_files: dict[str, str] | None = None) -> None:
+         train_state: dict[str, torch.Tensor] | None = None, extra_files: dict[str, str] | None = None,
+         half: bool | None = None) -> None:
     """A folder like a GPT's (model.safetensors, config.json, tokenizer.json), written atomically;
-    a training checkpoint adds ``train_state.safetensors``, a finished model its card."""
+    a training checkpoint adds ``train_state.safetensors``, a finished model its card. ``half``: the
+    GPT's weights in float16 (default: for a finished model, not for a checkpoint)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     # a finished model keeps the GPT's weights in float16, as the GPT's own folders do (half the size,
     # no measurable change in its scores); the head and the normalization stay in float32
-    half = train_state is None
+    half = train_state is None if half is None else half
     save_file({k: (v.half() if half and k.startswith("gpt.") else v.float()).detach().contiguous()
                for k, v in model.state_dict().items()}, tmp / "model.safetensors")
     (tmp / "config.json").write_text(json.dumps({"format": FORMAT, "model": model.gpt.cfg.to_dict(), **meta}, indent=1))

@@ -60,10 +60,11 @@ def accuracy(model: RewardModel, pairs: list[Pair], bf16: bool, batch_size: int 
 
 def train_reward_model(reference, train_pairs: list[Pair], valid_pairs: list[Pair], out, cfg: PairTraining,
                        resume: bool = False, progress: bool = True, commands: list[str] = (), stop_after: int = 0,
-                       bf16: bool | None = None) -> dict | None:
+                       bf16: bool | None = None, init=None) -> dict | None:
     """Train into ``out`` (``out/checkpoint`` while training, ``out/model`` at the end); returns the
     final metrics, or None when ``stop_after`` ended the session first. ``commands``: the commands that
-    made the pairs, then this one, for the model card (a resumed run adds only the last)."""
+    made the pairs, then this one, for the model card (a resumed run adds only the last). ``init``: a
+    reward model folder to start from instead of π_ref with a fresh head."""
     out = Path(out)
     ckpt = out / "checkpoint"
     if resume:
@@ -72,9 +73,15 @@ def train_reward_model(reference, train_pairs: list[Pair], valid_pairs: list[Pai
         commands = meta.get("commands", []) + list(commands[-1:])
     else:
         refuse_fresh_start(ckpt, "resume it with --resume")
-        gpt, tokenizer, _ = gpt_checkpoint.load(reference)
         torch.manual_seed(cfg.seed)
-        model, resumed, commands = RewardModel(with_dropout(gpt, cfg.dropout)), None, list(commands)
+        if init is None:
+            gpt, tokenizer, _ = gpt_checkpoint.load(reference)
+            model = RewardModel(with_dropout(gpt, cfg.dropout))
+        else:  # a pre-trained reward model (reward_pretraining.py), its head included
+            model, tokenizer, init_meta = reward.load(init)
+            model.gpt = with_dropout(model.gpt, cfg.dropout)
+            commands = [*init_meta.get("commands", []), *commands]
+        resumed, commands = None, list(dict.fromkeys(commands))  # the pairs' command once
     device = torch.device("cpu")
     bf16 = use_bf16(device, bf16)
 

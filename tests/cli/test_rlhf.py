@@ -31,6 +31,7 @@ def pipeline(tmp_path_factory, tiny_gpt_dir):
     patch = pytest.MonkeyPatch()
     patch.setattr("scratchml.llm.imdb.reviews", fake_reviews)
     patch.setattr("scratchml.rlhf.prompts.reviews", fake_reviews)
+    patch.setattr("scratchml.rlhf.reward_pretraining.reviews", fake_reviews)
     root = tmp_path_factory.mktemp("rlhf-cli")
     models = root / "models"
     results = {}
@@ -41,6 +42,10 @@ def pipeline(tmp_path_factory, tiny_gpt_dir):
                            "--max-new-tokens", 6, "--classifier", models / "imdb-sentiment", *common)
     small = ["--pairs", root / "pairs", "--epochs", 1, "--batch-size", 8, "--lr", 1e-3, "--warmup-steps", 1, *common]
     results["reward"] = cli("rlhf", "reward", "--out", root / "reward", *small)
+    results["reward-pretrain"] = cli("rlhf", "reward-pretrain", "--out", root / "reward-pretrain", "--valid-reviews",
+                                     4, *small)
+    results["reward-init"] = cli("rlhf", "reward", "--out", root / "reward-init", "--init",
+                                 root / "reward-pretrain" / "model", *small)
     results["dpo"] = cli("rlhf", "dpo", "--out", root / "dpo", "--beta", 0.5, *small)
     results["ppo"] = cli("rlhf", "ppo", "--out", root / "ppo", "--reward-model", root / "reward" / "model",
                          "--classifier", models / "imdb-sentiment", "--prompts", 16, "--iterations", 2,
@@ -87,6 +92,7 @@ def test_each_card_names_the_commands_that_made_its_inputs_in_order(pipeline):
     assert made_with("reward") == ["pairs", "reward"]
     assert made_with("dpo") == ["pairs", "dpo"]
     assert made_with("ppo") == ["pairs", "reward", "ppo"]
+    assert made_with("reward-init") == ["pairs", "reward-pretrain", "reward"]
     pairs_line = next(line for line in (root / "reward" / "model" / "README.md").read_text().splitlines()
                       if "rlhf pairs" in line)
     assert "--prompts 24" in pairs_line and "--valid-prompts 8" in pairs_line
@@ -127,10 +133,12 @@ def test_generate_answers_each_stdin_line_in_order(capsys, shipped, monkeypatch)
     (["eval", "--prefixes", "0"], "the number of prompts must be between 1"),
     (["pairs", "--out", "PAIRS"], "already holds pairs"),
     (["reward", "--pairs", "nowhere"], "no such preference file"),
+    (["reward-pretrain", "--valid-reviews", "0"], "--valid-reviews must be at least 1"),
+    (["reward-pretrain", "--valid-reviews", "1000"], "too few to hold 1000 out"),
 ])
 def test_bad_settings_are_one_line_errors(capsys, shipped, args, message):
     args = [str(shipped / "pairs") if a == "PAIRS" else a for a in args]
-    if args[0] in ("dpo", "reward"):
+    if args[0] in ("dpo", "reward", "reward-pretrain"):
         args += [] if "--pairs" in args else ["--pairs", str(shipped / "pairs")]
         args += ["--out", str(shipped / "bad")]
     if args[0] == "ppo":
