@@ -27,15 +27,15 @@ import torch.nn.functional as F
 
 from scratchml.bpe import Tokenizer
 from scratchml.errors import ScratchMLError
-from scratchml.files import refuse_fresh_start
 from scratchml.llm import checkpoint as gpt_checkpoint
 from scratchml.llm.imdb import reviews
 from scratchml.rlhf import reward
 from scratchml.rlhf.card import rlhf_card
 from scratchml.rlhf.config import PairTraining
-from scratchml.rlhf.pair_training import train_on_pairs, with_dropout
+from scratchml.rlhf.pair_training import train_on_pairs
 from scratchml.rlhf.preferences import Pair
 from scratchml.rlhf.reward import RewardModel
+from scratchml.rlhf.reward_training import start_reward_model
 from scratchml.rlhf.rollout import pack
 from scratchml.transformer.precision import autocast, use_bf16
 
@@ -84,16 +84,7 @@ def pretrain_reward_model(reference, train: list[Opening], valid: list[Opening],
     """Train π_ref plus a fresh scalar head on review openings into ``out`` (``out/model`` at the end, a
     reward model folder); returns the final metrics, or None when ``stop_after`` ended the session."""
     out = Path(out)
-    ckpt = out / "checkpoint"
-    if resume:
-        model, tokenizer, meta = reward.load(ckpt)
-        resumed = (gpt_checkpoint.load_train_state(ckpt), meta["progress"])
-        commands = meta.get("commands", []) + list(commands[-1:])
-    else:
-        refuse_fresh_start(ckpt, "resume it with --resume")
-        gpt, tokenizer, _ = gpt_checkpoint.load(reference)
-        torch.manual_seed(cfg.seed)
-        model, resumed, commands = RewardModel(with_dropout(gpt, cfg.dropout)), None, list(commands)
+    model, tokenizer, resumed, commands = start_reward_model(reference, out, cfg, commands, resume)
     eot = model.gpt.cfg.eot_id
     bf16 = use_bf16(torch.device("cpu"), bf16)
     reference_commands = gpt_checkpoint.read_meta(reference).get("commands", [])

@@ -58,6 +58,27 @@ def accuracy(model: RewardModel, pairs: list[Pair], bf16: bool, batch_size: int 
     return out
 
 
+def start_reward_model(reference, out: Path, cfg: PairTraining, commands: list[str], resume: bool, init=None):
+    """(model, tokenizer, resumed, commands) of a training run into ``out``: its checkpoint when resuming,
+    else ``init`` (a reward model folder) or π_ref with a fresh head, dropout set from ``cfg``.
+    ``resumed`` is (train state, progress) or None; ``commands`` those for the model card."""
+    ckpt = out / "checkpoint"
+    if resume:
+        model, tokenizer, meta = reward.load(ckpt)
+        resumed = (gpt_checkpoint.load_train_state(ckpt), meta["progress"])
+        return model, tokenizer, resumed, meta.get("commands", []) + list(commands[-1:])
+    refuse_fresh_start(ckpt, "resume it with --resume")
+    torch.manual_seed(cfg.seed)
+    if init is None:
+        gpt, tokenizer, _ = gpt_checkpoint.load(reference)
+        model = RewardModel(with_dropout(gpt, cfg.dropout))
+    else:  # a pre-trained reward model (reward_pretraining.py), its head included
+        model, tokenizer, init_meta = reward.load(init)
+        model.gpt = with_dropout(model.gpt, cfg.dropout)
+        commands = [*init_meta.get("commands", []), *commands]
+    return model, tokenizer, None, list(dict.fromkeys(commands))  # the pairs' command once
+
+
 def train_reward_model(reference, train_pairs: list[Pair], valid_pairs: list[Pair], out, cfg: PairTraining,
                        resume: bool = False, progress: bool = True, commands: list[str] = (), stop_after: int = 0,
                        bf16: bool | None = None, init=None) -> dict | None:
@@ -66,22 +87,7 @@ def train_reward_model(reference, train_pairs: list[Pair], valid_pairs: list[Pai
     made the pairs, then this one, for the model card (a resumed run adds only the last). ``init``: a
     reward model folder to start from instead of π_ref with a fresh head."""
     out = Path(out)
-    ckpt = out / "checkpoint"
-    if resume:
-        model, tokenizer, meta = reward.load(ckpt)
-        resumed = (gpt_checkpoint.load_train_state(ckpt), meta["progress"])
-        commands = meta.get("commands", []) + list(commands[-1:])
-    else:
-        refuse_fresh_start(ckpt, "resume it with --resume")
-        torch.manual_seed(cfg.seed)
-        if init is None:
-            gpt, tokenizer, _ = gpt_checkpoint.load(reference)
-            model = RewardModel(with_dropout(gpt, cfg.dropout))
-        else:  # a pre-trained reward model (reward_pretraining.py), its head included
-            model, tokenizer, init_meta = reward.load(init)
-            model.gpt = with_dropout(model.gpt, cfg.dropout)
-            commands = [*init_meta.get("commands", []), *commands]
-        resumed, commands = None, list(dict.fromkeys(commands))  # the pairs' command once
+    model, tokenizer, resumed, commands = start_reward_model(reference, out, cfg, commands, resume, init)
     device = torch.device("cpu")
     bf16 = use_bf16(device, bf16)
 
