@@ -24,15 +24,17 @@ def _progress() -> bool:
 def _datastore(args) -> None:
     from scratchml.retrieve.knn import fingerprint
     from scratchml.translate import Translator
-    from scratchml.translate.datastore import build, cache_root, read_pairs_tsv, tatoeba_training_pairs
+    from scratchml.translate.datastore import KEY_COMPONENTS, build, cache_root, read_pairs_tsv, tatoeba_training_pairs
 
     set_threads(args.threads)
     pairs = read_pairs_tsv(args.pairs) if args.pairs else None
     translator = Translator.load(args.model, bf16=args.bf16)
     out = Path(args.out) if args.out else cache_root() / fingerprint(translator.model, translator.tokenizer)
-    ds = build(translator, out, pairs or tatoeba_training_pairs(), progress=_progress(), nlist=args.nlist or None)
+    ds = build(translator, out, pairs or tatoeba_training_pairs(), progress=_progress(), nlist=args.nlist or None,
+               components=KEY_COMPONENTS if args.components is None else args.components or None)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(json.dumps({"out": str(out), "pairs": ds.meta["pairs"], "entries": len(ds), "cells": ds.meta["nlist"],
+                      "key_dim": ds.meta["key_dim"], "explained_variance": ds.meta["explained_variance"],
                       "bytes": size}))
 
 
@@ -68,6 +70,9 @@ def register_knn(nsub) -> None:
     ds.add_argument("--pairs", metavar="FILE", help="English<TAB>Spanish pairs instead of the Tatoeba training pairs")
     ds.add_argument("--out", help="the datastore folder (default: the model's cache, ~/.cache/scratchml/datastores)")
     ds.add_argument("--nlist", type=int, default=0, help="IVF cells (default: 4 √entries, at most 4096)")
+    ds.add_argument("--components", type=int, default=None,
+                    help="principal directions kept in each key (default: the translator's choice, "
+                         "KEY_COMPONENTS in translate/datastore.py; 0: the whole state)")
     ds.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     add_bf16(ds)
     ds.set_defaults(func=_datastore)

@@ -9,15 +9,18 @@ followed states like it in the stored text, and how close they were.
 The store is a folder, memory-mapped and never pickled:
 
     meta.json       format, version, the model's fingerprint, sizes
-    centroids.npy   (nlist, d) float32   k-means cells of the keys (kmeans.py), the IVF coarse quantizer
-    keys.npy        (n, d) float16       the keys, sorted by cell (half the memory of float32)
+    mean.npy, components.npy             optional: the PCA (pca.py) that maps a state (d,) to a key (r,)
+    centroids.npy   (nlist, r) float32   k-means cells of the keys (kmeans.py), the IVF coarse quantizer
+    keys.npy        (n, r) float16       the keys, sorted by cell (half the memory of float32)
     values.npy      (n,) int32           the token that followed each key
     origins.npy     (n,) int32           the example (sentence pair, document) each key came from
     offsets.npy     (nlist + 1,) int64   cell c holds rows offsets[c]:offsets[c+1]
     examples.jsonl  one JSON object per example, to show a person what was retrieved
 
 Search looks in the ``nprobe`` cells nearest to the query (IVF, as vectors.py explains) and ranks by
-squared L2 distance ‖q − k‖² = ‖q‖² − 2 q·k + ‖k‖², computed in float32.
+squared L2 distance ‖q − k‖² = ‖q‖² − 2 q·k + ‖k‖², computed in float32. Keys of r < d dimensions
+(the model's states projected on their r principal directions) make every search read d / r times
+fewer bytes; queries are projected the same way.
 
 A **memory** folder inside the store holds entries added later (a user's own translations): the same
 arrays without cells, searched exactly, so an added entry is found at once without retraining the
@@ -35,6 +38,7 @@ import torch
 from scratchml.errors import ScratchMLError
 from scratchml.files import swap_in, write_text_atomic
 from scratchml.retrieve.kmeans import kmeans, nearest_centroid
+from scratchml.retrieve.pca import PCA
 from scratchml.retrieve.store import save_npy
 
 FORMAT, VERSION = "scratchml.retrieve.Datastore", 1
@@ -58,10 +62,18 @@ def _load_npy(path: Path, mmap: bool | str = True) -> np.ndarray:
         raise ScratchMLError(f"{path}: not a datastore array ({e}); rebuild it") from None
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a (m, d) · b (n, d)ᵀ → (m, n) float32 with torch's threads. A search runs between the model's
+    torch operations: NumPy's BLAS would wake a second thread pool on the same cores, and the two
+    pools' spinning threads slow everything around them down (twice as slow, measured on 2 cores)."""
+    return (torch.from_numpy(np.ascontiguousarray(a, np.float32)) @
+            torch.from_numpy(np.ascontiguousarray(b, np.float32)).T).numpy()
+
+
 def _l2_top_k(queries: np.ndarray, q_sq: np.ndarray, keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Squared distances (m, k') and columns of the k nearest rows of ``keys`` to each query, nearest first."""
     keys = np.asarray(keys, dtype=np.float32)
-    d = q_sq[:, None] - 2.0 * (queries @ keys.T) + (keys * keys).sum(1)[None, :]  # (m, n)
+    d = q_sq[:, None] - 2.0 * _dot(queries, keys) + (keys * keys).sum(1)[None, :]  # (m, n)
     k = min(k, d.shape[1])
     cols = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.tile(np.arange(d.shape[1]), (len(d), 1))
     vals = np.take_along_axis(d, cols, 1)
@@ -69,11 +81,17 @@ def _l2_top_k(queries: np.ndarray, q_sq: np.ndarray, keys: np.ndarray, k: int) -
     return np.maximum(np.take_along_axis(vals, order, 1), 0.0), np.take_along_axis(cols, order, 1)
 
 
+def _nearest(dist: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k smallest of each row of candidate distances (q, c) and their rows, nearest first."""
+    best = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(dist, best, 1), np.take_along_axis(rows, best, 1)
+
+
 class Datastore:
     def __init__(self, path: Path, meta: dict, arrays: dict[str, np.ndarray], memory: dict[str, np.ndarray],
-                 examples: list[dict]):
-        self.path, self.meta, self.examples = path, meta, examples
-        self.centroids, self.offsets = arrays["centroids"], arrays["offsets"]
+                 examples: list[dict], pca: PCA | None = None):
+        self.path, self.meta, self.examples, self.pca = path, meta, examples, pca
+        self.centroids, self.offsets = np.array(arrays["centroids"]), arrays["offsets"]  # small: in memory
         self.keys, self.values, self.origins = arrays["keys"], arrays["values"], arrays["origins"]
         self.memory = memory
         self._c_sq = (self.centroids * self.centroids).sum(1)
@@ -88,18 +106,25 @@ class Datastore:
 
     @classmethod
     def build(cls, path, keys: np.ndarray, values: np.ndarray, origins: np.ndarray, examples: list[dict],
-              fingerprint: str, nlist: int | None = None, seed: int = 0, info: dict | None = None) -> "Datastore":
+              fingerprint: str, nlist: int | None = None, components: int | None = None, seed: int = 0,
+              info: dict | None = None) -> "Datastore":
         """Cells by k-means on (a sample of) ``keys`` (n, d), every key filed in its cell; written
         to the folder ``path`` atomically. ``fingerprint`` names the model and tokenizer the keys
-        came from: ``load`` refuses the store for any other."""
+        came from: ``load`` refuses the store for any other. With ``components`` r < d the keys are
+        first projected on their r principal directions, fitted on the same sample."""
         keys = np.asarray(keys)
         n = len(keys)
         if n == 0 or keys.ndim != 2 or values.shape != (n,) or origins.shape != (n,):
             raise ScratchMLError(f"a datastore needs n keys (n, d) with n values and origins, got {keys.shape}, "
                                  f"{values.shape}, {origins.shape}")
+        dim = keys.shape[1]
         nlist = min(n, nlist or max(1, min(4096, int(4 * np.sqrt(n)))))  # faiss's rule of thumb: 4-16 √n cells
         # 64 points per cell and 10 rounds: cells only need to be roughly even for a search that probes several
         sample = keys[np.sort(np.random.default_rng(seed).permutation(n)[:64 * nlist])].astype(np.float32)
+        pca = PCA.fit(sample, components) if components and components < dim and len(sample) > 1 else None
+        if pca is not None:
+            sample = pca(sample)
+            keys = np.concatenate([pca(keys[s:s + 65536]) for s in range(0, n, 65536)])
         centroids = kmeans(sample, nlist, iterations=10, seed=seed, max_points_per_centroid=64)
         cell = np.concatenate([nearest_centroid(keys[s:s + 65536].astype(np.float32), centroids)[0]
                                for s in range(0, n, 65536)])
@@ -109,13 +134,17 @@ class Datastore:
         tmp = path.with_name(path.name + ".tmp")
         tmp.mkdir(parents=True, exist_ok=True)
         save_npy(tmp / "centroids.npy", centroids.astype(np.float32))
+        if pca is not None:
+            save_npy(tmp / "mean.npy", pca.mean)
+            save_npy(tmp / "components.npy", pca.components)
         save_npy(tmp / "offsets.npy", offsets)
         save_npy(tmp / "keys.npy", keys[order].astype(np.float16))
         save_npy(tmp / "values.npy", values[order].astype(np.int32))
         save_npy(tmp / "origins.npy", origins[order].astype(np.int32))
         write_text_atomic(tmp / "examples.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples))
-        meta = {"format": FORMAT, "version": VERSION, "fingerprint": fingerprint, "entries": n,
-                "dim": int(keys.shape[1]), "nlist": len(centroids), "examples": len(examples), **(info or {})}
+        meta = {"format": FORMAT, "version": VERSION, "fingerprint": fingerprint, "entries": n, "dim": dim,
+                "key_dim": int(keys.shape[1]), "explained_variance": None if pca is None else round(pca.explained, 4),
+                "nlist": len(centroids), "examples": len(examples), **(info or {})}
         write_text_atomic(tmp / "meta.json", json.dumps(meta, indent=1))
         swap_in(tmp, path)
         return cls.load(path, fingerprint)
@@ -138,36 +167,48 @@ class Datastore:
                                  f"({meta.get('fingerprint')}, not {fingerprint}): rebuild it for this model")
         arrays = {name: _load_npy(path / f"{name}.npy", mmap="c" if name == "keys" else True)
                   for name in ("centroids", "offsets", *ARRAYS)}
-        n, d = meta["entries"], meta["dim"]
-        ok = (arrays["keys"].shape == (n, d) and arrays["values"].shape == arrays["origins"].shape == (n,)
-              and arrays["centroids"].shape == (meta["nlist"], d) and arrays["offsets"].shape == (meta["nlist"] + 1,)
-              and arrays["offsets"][-1] == n)
+        n, d, r = meta["entries"], meta["dim"], meta.get("key_dim", meta["dim"])
+        pca = None
+        if r != d:
+            pca = PCA(np.asarray(_load_npy(path / "mean.npy", mmap=False)),
+                      np.asarray(_load_npy(path / "components.npy", mmap=False)), meta.get("explained_variance"))
+        ok = (arrays["keys"].shape == (n, r) and arrays["values"].shape == arrays["origins"].shape == (n,)
+              and arrays["centroids"].shape == (meta["nlist"], r) and arrays["offsets"].shape == (meta["nlist"] + 1,)
+              and arrays["offsets"][-1] == n
+              and (pca is None or pca.mean.shape == (d,) and pca.components.shape == (d, r)))
         if not ok:
             raise ScratchMLError(f"{path}: the datastore's arrays do not match its meta.json; rebuild it")
         examples = [json.loads(line) for line in (path / "examples.jsonl").read_text(encoding="utf-8").splitlines()]
         memory = {name: np.asarray(_load_npy(path / "memory" / f"{name}.npy", mmap=False)) for name in ARRAYS} \
             if (path / "memory" / "keys.npy").exists() else \
-            {"keys": np.empty((0, d), np.float16), "values": np.empty(0, np.int32), "origins": np.empty(0, np.int32)}
+            {"keys": np.empty((0, r), np.float16), "values": np.empty(0, np.int32), "origins": np.empty(0, np.int32)}
         if (path / "memory" / "examples.jsonl").exists():
             examples += [json.loads(line) for line in
                          (path / "memory" / "examples.jsonl").read_text(encoding="utf-8").splitlines()]
-        return cls(path, meta, {k: arrays[k] for k in arrays}, memory, examples)
+        return cls(path, meta, {k: arrays[k] for k in arrays}, memory, examples, pca)
 
     def __len__(self) -> int:
         return len(self.values) + len(self.memory["values"])
 
     @property
     def dim(self) -> int:
+        """The width of the states the store takes (its keys are narrower when projected)."""
         return self.meta["dim"]
+
+    def project(self, states: np.ndarray) -> np.ndarray:
+        """Model states (q, d) → keys (q, r) float32."""
+        states = np.ascontiguousarray(states, dtype=np.float32)
+        return states if self.pca is None else _dot(states - self.pca.mean, self.pca.components.T)
 
     # ---- the memory -------------------------------------------------------------------------
 
     def add(self, keys: np.ndarray, values: np.ndarray, examples: list[dict], example_of_key: np.ndarray) -> None:
-        """Add entries to the memory: ``example_of_key`` numbers each key's example within ``examples``."""
+        """Add entries to the memory: model states ``keys`` (n, d), ``example_of_key`` numbers each
+        key's example within ``examples``."""
         base = len(self.examples)
         old = (self.path / "memory" / "examples.jsonl")
         old_examples = old.read_text(encoding="utf-8") if old.exists() else ""
-        memory = {"keys": np.concatenate([self.memory["keys"], np.asarray(keys, np.float16)]),
+        memory = {"keys": np.concatenate([self.memory["keys"], self.project(keys).astype(np.float16)]),
                   "values": np.concatenate([self.memory["values"], np.asarray(values, np.int32)]),
                   "origins": np.concatenate([self.memory["origins"], base + np.asarray(example_of_key, np.int32)])}
         tmp = self.path / "memory.tmp"
@@ -183,7 +224,7 @@ class Datastore:
     # ---- search -----------------------------------------------------------------------------
 
     def _search_cells(self, queries, q_sq, probe, k, cand_d, cand_row, budget: int = 1 << 22) -> None:
-        """Fill cand_d/cand_row[:, :nprobe] with the k nearest keys of each (query, probed cell).
+        """Fill cand_d/cand_row (q, nprobe, k) with the k nearest keys of each (query, probed cell).
 
         Each probed cell is read once, for all the queries that probe it. Cells are grouped into
         buckets of similar size and similar number of queries (powers of two), and each bucket is
@@ -227,26 +268,88 @@ class Datastore:
                 cand_d[p // nprobe, p % nprobe, :kk] = dist
                 cand_row[p // nprobe, p % nprobe, :kk] = np.where(np.isfinite(dist), found_rows[sel].numpy(), -1)
 
-    def search(self, queries: np.ndarray, k: int = 16, nprobe: int = 16) -> Neighbours:
-        """The k stored keys nearest to each query (q, d), from the ``nprobe`` nearest cells and the memory."""
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
+    def _search_groups(self, queries, q_sq, probe, k, group, budget: int = 1 << 23):
+        """(distances (q, k), rows (q, k)): each run of ``group`` queries searches the union of the
+        cells its members probe, scored for all of them by one matrix product.
+
+        The hypotheses of one sentence in a beam search share most of their cells, so reading a
+        group's cells once serves all its queries. Groups are sorted by how many keys they read and
+        batched, similar sizes together, into one padded (groups, keys, r) product each.
+        """
+        q, nprobe = probe.shape
+        n_groups, r = q // group, queries.shape[1]
+        cells = np.sort(probe.reshape(n_groups, group * nprobe), axis=1)
+        lo = self.offsets[cells]
+        size = self.offsets[cells + 1] - lo
+        size[:, 1:][cells[:, 1:] == cells[:, :-1]] = 0  # a cell probed by several members is read once
+        total = size.sum(1)  # (G,) keys each group reads
+        dist, rows = np.full((q, k), np.inf, np.float32), np.full((q, k), -1, np.int64)
+        queries_t = torch.from_numpy(queries).view(n_groups, group, r)
+        q_sq_t = torch.from_numpy(q_sq).view(n_groups, group, 1)
+        order = np.argsort(total, kind="stable")
+        width = total[order]
+        start = 0
+        while start < n_groups:
+            cost = np.arange(1, n_groups - start + 1) * np.maximum(width[start:], 1) * r  # padded floats per chunk
+            end = start + max(1, int(np.searchsorted(cost, budget, side="right")))
+            u, S = order[start:end], int(width[end - 1])
+            start = end
+            if S == 0:
+                continue
+            # the rows each group reads, laid out in a (U, S) grid padded with row 0
+            sz, gsz = size[u].ravel(), total[u]
+            within = np.arange(sz.sum()) - np.repeat(np.cumsum(sz) - sz, sz)  # position inside its cell
+            src = np.repeat(lo[u].ravel(), sz) + within
+            g = np.repeat(np.arange(len(u)), gsz)
+            at = np.arange(len(src)) - np.repeat(np.cumsum(gsz) - gsz, gsz)
+            grid, valid = np.zeros((len(u), S), np.int64), np.zeros((len(u), S), bool)
+            grid[g, at], valid[g, at] = src, True
+            flat = torch.from_numpy(grid.ravel())
+            keys = self._keys_t.index_select(0, flat).float().view(len(u), S, r)  # (U, S, r)
+            ut = torch.from_numpy(u)
+            d = (q_sq_t[ut] - 2.0 * torch.bmm(queries_t[ut], keys.transpose(1, 2))
+                 + self._key_sq.index_select(0, flat).view(len(u), 1, S))  # (U, group, S)
+            d.masked_fill_(~torch.from_numpy(valid)[:, None, :], float("inf"))
+            kk = min(k, S)
+            best, cols = torch.topk(d, kk, dim=-1, largest=False, sorted=True)  # (U, group, kk)
+            found = torch.gather(torch.from_numpy(grid)[:, None, :].expand(-1, group, -1), 2, cols)
+            mine = (u[:, None] * group + np.arange(group)).ravel()
+            best = best.clamp(min=0).reshape(-1, kk).numpy()
+            dist[mine, :kk] = best
+            rows[mine, :kk] = np.where(np.isfinite(best), found.reshape(-1, kk).numpy(), -1)
+        return dist, rows
+
+    def search(self, queries: np.ndarray, k: int = 16, nprobe: int = 16, group: int = 1) -> Neighbours:
+        """The k stored keys nearest to each model state of ``queries`` (q, d), from the ``nprobe``
+        nearest cells and the memory. With ``group`` g > 1, each run of g consecutive queries (the
+        hypotheses of one sentence) searches the union of its members' cells: every query sees at
+        least its own nprobe cells, and a cell is read once per group."""
+        if group < 1 or len(queries) % group:
+            raise ValueError(f"{len(queries)} queries do not form groups of {group}")
+        # in float32 even inside a model's bfloat16 autocast: bfloat16's 8-bit mantissa would blur
+        # distances that differ in the third digit
+        with torch.autocast("cpu", enabled=False):
+            return self._search(queries, k, nprobe, group)
+
+    def _search(self, queries: np.ndarray, k: int, nprobe: int, group: int) -> Neighbours:
+        queries = self.project(queries)
         q = len(queries)
         q_sq = (queries * queries).sum(1)
         nprobe = min(nprobe, len(self.centroids))
-        cell_d = self._c_sq[None, :] - 2.0 * queries @ self.centroids.T  # (q, nlist), up to ‖q‖²
+        cell_d = self._c_sq[None, :] - 2.0 * _dot(queries, self.centroids)  # (q, nlist), up to ‖q‖²
         probe = np.argpartition(cell_d, nprobe - 1, axis=1)[:, :nprobe] if nprobe < cell_d.shape[1] else \
             np.tile(np.arange(cell_d.shape[1]), (q, 1))
-        cand_d = np.full((q, nprobe + 1, k), np.inf, dtype=np.float32)
-        cand_row = np.full((q, nprobe + 1, k), -1, dtype=np.int64)  # rows of the main store; memory: ~row
-        self._search_cells(queries, q_sq, probe, k, cand_d, cand_row)
+        if group > 1:
+            dist, rows = self._search_groups(queries, q_sq, probe, k, group)
+        else:
+            cand_d = np.full((q, nprobe, k), np.inf, dtype=np.float32)
+            cand_row = np.full((q, nprobe, k), -1, dtype=np.int64)
+            self._search_cells(queries, q_sq, probe, k, cand_d, cand_row)
+            dist, rows = _nearest(cand_d.reshape(q, -1), cand_row.reshape(q, -1), k)
         memory = self.memory  # one snapshot: ``add`` may swap in a new memory meanwhile
-        if len(memory["values"]):
-            dist, cols = _l2_top_k(queries, q_sq, memory["keys"], k)
-            cand_d[:, nprobe, :dist.shape[1]] = dist
-            cand_row[:, nprobe, :dist.shape[1]] = ~cols  # negative: a memory row
-        cand_d, cand_row = cand_d.reshape(q, -1), cand_row.reshape(q, -1)
-        best = np.argsort(cand_d, axis=1, kind="stable")[:, :k]
-        dist, rows = np.take_along_axis(cand_d, best, 1), np.take_along_axis(cand_row, best, 1)
+        if len(memory["values"]):  # memory rows are stored negative, as ~row
+            mem_d, cols = _l2_top_k(queries, q_sq, memory["keys"], k)
+            dist, rows = _nearest(np.concatenate([dist, mem_d], 1), np.concatenate([rows, ~cols], 1), k)
         found = np.isfinite(dist)
         main, mem = found & (rows >= 0), found & (rows < 0)
         values, origins = np.full(rows.shape, -1, np.int64), np.full(rows.shape, -1, np.int64)

@@ -32,10 +32,10 @@ from scratchml.retrieve.datastore import Neighbours
 @dataclass(frozen=True)
 class KNNSettings:
     k: int = 16                # neighbours per step
-    temperature: float = 3.0   # T of the distance softmax
+    temperature: float = 10.0  # T of the distance softmax
     lambda_max: float = 0.7    # λ at distance 0
-    sigma: float = 30.0        # how fast λ falls with the nearest distance
-    nprobe: int = 8            # IVF cells searched per query
+    sigma: float = 100.0       # how fast λ falls with the nearest distance
+    nprobe: int = 4            # IVF cells searched per query
 
     def check(self) -> None:
         if self.k < 1 or self.nprobe < 1:
@@ -65,12 +65,11 @@ def capture_input(module):
         handle.remove()
 
 
-def knn_distribution(neighbours: Neighbours, vocab_size: int, temperature: float) -> torch.Tensor:
-    """p_kNN (q, V): the softmax of −d/T over the neighbours found, summed per token."""
+def neighbour_weights(neighbours: Neighbours, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(tokens (q, k), weights (q, k)): the softmax of −d/T over each query's neighbours."""
     d = torch.from_numpy(neighbours.distances).float()
-    values = torch.from_numpy(neighbours.values).long()
     w = torch.nan_to_num(torch.softmax(-d / temperature, dim=-1))  # not found: d = inf, weight 0 (all: nan → 0)
-    return torch.zeros(len(d), vocab_size).scatter_add_(1, values.clamp(min=0), w)
+    return torch.from_numpy(neighbours.values).long().clamp(min=0), w
 
 
 def adaptive_lambda(nearest: torch.Tensor, settings: KNNSettings) -> torch.Tensor:
@@ -80,7 +79,9 @@ def adaptive_lambda(nearest: torch.Tensor, settings: KNNSettings) -> torch.Tenso
 
 def mix(logits: torch.Tensor, neighbours: Neighbours, settings: KNNSettings) -> tuple[torch.Tensor, torch.Tensor]:
     """(log p (q, V) of the interpolated distribution, λ (q,)) for the model's ``logits`` (q, V)."""
-    p_knn = knn_distribution(neighbours, logits.size(-1), settings.temperature)
     lam = adaptive_lambda(torch.from_numpy(neighbours.distances[:, 0]).float(), settings)
-    p = lam[:, None] * p_knn + (1 - lam[:, None]) * logits.float().softmax(-1).cpu()
+    tokens, w = neighbour_weights(neighbours, settings.temperature)
+    # p_kNN has at most k non-zeros a row: add λ p_kNN to (1 − λ) p_model in place, never building it
+    p = (1 - lam[:, None]) * logits.float().softmax(-1).cpu()
+    p.scatter_add_(1, tokens, lam[:, None] * w)
     return p.clamp(min=1e-30).log().to(logits.device), lam

@@ -120,8 +120,8 @@ def beam_search(model: Transformer, src: torch.Tensor, max_len: int | list[int],
     for step in range(max(limits)):
         _check(should_stop)
         logits = model.decode(tokens[:, -1:], memory, src_mask, cache, start=step)[:, -1]
-        logp = logits.float().log_softmax(-1) if knn is None else knn(logits)  # (A*R, V)
-        (A, R), V = scores.shape, logp.size(-1)
+        (A, R), V = scores.shape, logits.size(-1)
+        logp = logits.float().log_softmax(-1) if knn is None else knn(logits, group=R)  # (A*R, V)
         cand = (scores.view(-1, 1) + logp).view(A, R * V)
         top_scores, top_idx = cand.topk(min(2 * K, R * V), dim=-1)  # 2K: at most K of them end here
         top_scores, top_idx = top_scores.tolist(), top_idx.tolist()

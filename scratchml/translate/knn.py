@@ -78,11 +78,12 @@ class KNN:
             finally:
                 self.box = None
 
-    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        """logits (N, V) of the newest position → log p (N, V)."""
+    def __call__(self, logits: torch.Tensor, group: int = 1) -> torch.Tensor:
+        """logits (N, V) of the newest position → log p (N, V). ``group``: the rows come in runs of
+        that many hypotheses of one sentence (a beam), which share their search."""
         s = self.settings
         query = self.box[0][:, -1].float().cpu().numpy()  # (N, C)
-        found = self.datastore.search(query, s.k, s.nprobe)
+        found = self.datastore.search(query, s.k, s.nprobe, group)
         logp, lam = mix(logits, found, s)
         if self.record:
             self.trace.append({"neighbours": found, "lambda": lam.numpy()})

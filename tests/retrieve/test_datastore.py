@@ -1,5 +1,6 @@
-"""The kNN datastore against faiss's exact L2 search: every cell probed is exact, a few cells find
-most neighbours, added memory entries are found at once, and a wrong or damaged store is refused."""
+"""The kNN datastore against faiss's exact L2 search: every cell probed is exact (alone, in groups
+of queries, and with keys projected by scikit-learn's PCA), a few cells find most neighbours, added
+memory entries are found at once, and a wrong or damaged store is refused."""
 
 import json
 
@@ -41,6 +42,47 @@ def test_probing_every_cell_is_exact_search(store):
     np.testing.assert_allclose(got.distances, want_d, rtol=1e-4, atol=1e-3)
     np.testing.assert_array_equal(got.values, want_i % 50)
     np.testing.assert_array_equal(got.origins, want_i // 10)
+
+
+def test_groups_of_queries_probing_every_cell_are_exact(store):
+    ds, keys = store
+    queries = clustered(50, seed=1)
+    got = ds.search(queries, k=8, nprobe=32, group=5)
+    want_d, want_i = exact(keys, queries, 8)
+    np.testing.assert_allclose(got.distances, want_d, rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(got.values, want_i % 50)
+
+
+def test_a_group_searches_the_cells_of_all_its_members(store):
+    ds, _ = store
+    queries = clustered(60, seed=4)
+    alone, grouped = ds.search(queries, k=10, nprobe=2), ds.search(queries, k=10, nprobe=2, group=4)
+    # a superset of each query's own cells: its k nearest can only come closer
+    assert (grouped.distances <= alone.distances + 1e-4).all()
+    assert (grouped.distances < alone.distances - 1e-4).any()
+    with pytest.raises(ValueError, match="groups of 7"):
+        ds.search(queries, k=10, group=7)
+
+
+def test_projected_keys_are_searched_like_scikit_learns_pca(tmp_path):
+    decomposition = pytest.importorskip("sklearn.decomposition")
+    keys = clustered(n=2000)
+    n = len(keys)
+    # 64 points a cell: with 40 cells the PCA is fitted on every key, as scikit-learn's is
+    ds = Datastore.build(tmp_path / "pca", keys, np.arange(n) % 50, np.arange(n) // 10, [{}] * (n // 10), "m",
+                         nlist=40, components=6)
+    ref = decomposition.PCA(6, svd_solver="full").fit(keys)
+    assert ds.dim == 16 and ds.keys.shape == (n, 6)
+    assert ds.meta["explained_variance"] == pytest.approx(ref.explained_variance_ratio_.sum(), abs=1e-4)
+    queries = clustered(30, seed=5)
+    projected = ref.transform(keys).astype(np.float16).astype(np.float32)
+    want_d, want_i = exact(projected, ref.transform(queries).astype(np.float32), 5)
+    for got in (ds.search(queries, k=5, nprobe=40), Datastore.load(tmp_path / "pca", "m").search(queries, k=5,
+                                                                                                  nprobe=40)):
+        np.testing.assert_allclose(got.distances, want_d, rtol=1e-3, atol=1e-2)
+        np.testing.assert_array_equal(got.values, want_i % 50)
+    ds.add(queries[:1], np.array([99]), [{"source": "mine"}], np.array([0]))  # states, projected on the way in
+    assert ds.search(queries[:1], k=1).values[0, 0] == 99
 
 
 def test_a_few_cells_find_most_neighbours(store):

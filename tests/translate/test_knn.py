@@ -24,11 +24,11 @@ def encode(tr, texts):
     return [tr.tokenizer.encode(t) for t in texts]
 
 
-def store_of(tr, tmp_path, sources=SOURCES, targets=TARGETS):
+def store_of(tr, tmp_path, sources=SOURCES, targets=TARGETS, components=None):
     keys, values, origins = teacher_forced_keys(tr.model, encode(tr, sources), encode(tr, targets), progress=False)
     examples = [{"source": s, "target": t} for s, t in zip(sources, targets)]
     return Datastore.build(tmp_path / "ds", keys, values, origins, examples, fingerprint(tr.model, tr.tokenizer),
-                           nlist=2)
+                           nlist=2, components=components)
 
 
 def test_keys_do_not_depend_on_the_batch(tr):
@@ -49,11 +49,11 @@ def test_lambda_zero_is_plain_decoding(tr, tmp_path, beam):
     assert tr.translate(SOURCES, beam=beam, knn=knn) == tr.translate(SOURCES, beam=beam)
 
 
-@pytest.mark.parametrize("beam", [1, 4])
-def test_pure_retrieval_reproduces_a_stored_translation(tr, tmp_path, beam):
+@pytest.mark.parametrize("beam, components", [(1, None), (4, None), (4, 8)])
+def test_pure_retrieval_reproduces_a_stored_translation(tr, tmp_path, beam, components):
     plain = tr.translate(SOURCES, beam=beam, normalize=False)
     assert plain != TARGETS  # random weights: the model alone does not know them
-    knn = KNN(store_of(tr, tmp_path), KNNSettings(lambda_max=1.0, k=4, temperature=0.01))
+    knn = KNN(store_of(tr, tmp_path, components=components), KNNSettings(lambda_max=1.0, k=4, temperature=0.01))
     assert tr.translate(SOURCES, beam=beam, knn=knn, normalize=False) == TARGETS
 
 
@@ -85,3 +85,16 @@ def test_a_memory_pair_is_used_at_once_and_kept(tr, tmp_path):
     again = TranslationMemory(tr, Datastore.load(tmp_path / "ds", fingerprint(tr.model, tr.tokenizer)))
     assert len(again) == 1 and again.translate([pair[0]]) == [pair[1]]
     assert len(again.datastore) == len(ds)  # the pair's tokens are in the datastore's memory too
+
+
+def test_a_cached_store_of_another_key_width_is_rebuilt(tr, tmp_path, monkeypatch):
+    from scratchml.translate import datastore
+
+    monkeypatch.setenv("SCRATCHML_CACHE", str(tmp_path))
+    monkeypatch.setattr(datastore, "tatoeba_training_pairs", lambda: list(zip(SOURCES, TARGETS)))
+    monkeypatch.setattr(datastore, "KEY_COMPONENTS", 8)
+    cached = datastore.cache_root() / fingerprint(tr.model, tr.tokenizer)
+    datastore.build(tr, cached, list(zip(SOURCES, TARGETS)), progress=False, nlist=2, components=None)
+    assert Datastore.load(cached).meta["key_dim"] == tr.cfg.d_model  # what an older scratchml wrote
+    assert datastore.load_or_build(tr, progress=False).meta["key_dim"] == 8
+    assert datastore.load_or_build(tr, progress=False).meta["key_dim"] == 8  # and kept from then on
