@@ -3,13 +3,17 @@
     python benchmarks/knn_mt.py [--testset tatoeba-unseen] [--beam 4] [--limit N] [--datastore DIR]
     python benchmarks/knn_mt.py --domain newstest2013     # datastore: the first 1,500 pairs; test: the rest
     python benchmarks/knn_mt.py --tune [--limit 600]     # the settings grid on the validation split
+    python benchmarks/knn_mt.py --domains --sigma 30 60 100   # σ on the validation splits of both domains
 
 The datastore is the model's cached one (its Tatoeba training pairs, scratchml/translate/datastore.py)
 unless ``--domain`` builds one from the first half of a test set and scores the second half: domain
 adaptation with a few in-domain translations and no training. ``--tune`` decodes the held-out Tatoeba
 validation pairs (absent from the datastore) with every combination of the grid and prints each
-BLEU: how the defaults of ``KNNSettings`` were chosen. The last line is JSON: both BLEU and chrF
-scores, the gain, sentences per second of each and the datastore's size.
+BLEU: how the defaults of ``KNNSettings`` were chosen. ``--domains`` checks settings on text unlike
+the datastore: for each σ, the BLEU gain on the Tatoeba validation split, on 1,000 pairs of the News
+Commentary validation split with the Tatoeba datastore, and on the same pairs with a datastore of
+the other half of that split (a domain's own translations). The last line is JSON: both BLEU and
+chrF scores, the gain, sentences per second of each and the datastore's size.
 """
 
 import argparse
@@ -45,6 +49,23 @@ def store_bytes(ds) -> int:
     return sum(f.stat().st_size for f in ds.path.rglob("*") if f.is_file())
 
 
+def across_domains(tr, args, settings, sigmas) -> None:
+    news = validation_pairs("news")
+    half = len(news) // 2
+    tests = {"tatoeba": (load_or_build(tr, args.datastore), validation_pairs("tatoeba")),
+             "news_with_tatoeba_store": (load_or_build(tr, args.datastore), news[half:half + 1000]),
+             "news_with_news_store": (build(tr, "runs/knn/news-validation-first-half", news[:half]),
+                                      news[half:half + 1000])}
+    base = {name: score(tr.translate([en for en, _ in pairs], beam=args.beam), [es for _, es in pairs])[0]
+            for name, (_, pairs) in tests.items()}
+    print(json.dumps({"base_bleu": base}), flush=True)
+    for sigma in sigmas:
+        s = replace(settings, sigma=sigma)
+        gains = {name: round(score(tr.translate([en for en, _ in pairs], beam=args.beam, knn=KNN(ds, s)),
+                                   [es for _, es in pairs])[0] - base[name], 2) for name, (ds, pairs) in tests.items()}
+        print(json.dumps({**asdict(s), "bleu_gain": gains}), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=None)
@@ -54,12 +75,17 @@ def main() -> None:
     parser.add_argument("--beam", type=int, default=4)
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--tune", action="store_true")
+    parser.add_argument("--domains", action="store_true", help="the gain of each --sigma on both domains")
     defaults = KNNSettings()
     for name, value in asdict(defaults).items():
-        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value,
+                            nargs="+" if name == "sigma" else None)
     args = parser.parse_args()
-    settings = KNNSettings(**{k: getattr(args, k) for k in asdict(defaults)})
+    sigmas = args.sigma if isinstance(args.sigma, list) else [args.sigma]
+    settings = KNNSettings(**{k: getattr(args, k) for k in asdict(defaults) if k != "sigma"}, sigma=sigmas[0])
     tr = Translator.load(args.model)
+    if args.domains:
+        return across_domains(tr, args, settings, sigmas)
 
     if args.domain:
         src, refs = load_testset(args.domain)

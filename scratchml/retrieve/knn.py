@@ -34,7 +34,7 @@ class KNNSettings:
     k: int = 16                # neighbours per step
     temperature: float = 10.0  # T of the distance softmax
     lambda_max: float = 0.7    # λ at distance 0
-    sigma: float = 100.0       # how fast λ falls with the nearest distance
+    sigma: float = 30.0        # how fast λ falls with the nearest distance
     nprobe: int = 4            # IVF cells searched per query
 
     def check(self) -> None:
