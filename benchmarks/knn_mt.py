@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import asdict, replace
 
+import numpy as np
 import sacrebleu
 
 from scratchml.retrieve.knn import KNNSettings
@@ -45,6 +46,12 @@ def timed(fn):
     return out, time.perf_counter() - start
 
 
+def median_nearest(knn) -> float:
+    """The median distance to the nearest key, over every hypothesis at every step of a recorded run."""
+    d1 = np.concatenate([step["neighbours"].distances[:, 0] for step in knn.trace])
+    return round(float(np.median(d1[np.isfinite(d1)])), 1)
+
+
 def store_bytes(ds) -> int:
     return sum(f.stat().st_size for f in ds.path.rglob("*") if f.is_file())
 
@@ -61,9 +68,13 @@ def across_domains(tr, args, settings, sigmas) -> None:
     print(json.dumps({"base_bleu": base}), flush=True)
     for sigma in sigmas:
         s = replace(settings, sigma=sigma)
-        gains = {name: round(score(tr.translate([en for en, _ in pairs], beam=args.beam, knn=KNN(ds, s)),
-                                   [es for _, es in pairs])[0] - base[name], 2) for name, (ds, pairs) in tests.items()}
-        print(json.dumps({**asdict(s), "bleu_gain": gains}), flush=True)
+        gains, nearest = {}, {}
+        for name, (ds, pairs) in tests.items():
+            knn = KNN(ds, s, record=True)
+            hyps = tr.translate([en for en, _ in pairs], beam=args.beam, knn=knn)
+            gains[name] = round(score(hyps, [es for _, es in pairs])[0] - base[name], 2)
+            nearest[name] = median_nearest(knn)
+        print(json.dumps({**asdict(s), "bleu_gain": gains, "median_nearest_distance": nearest}), flush=True)
 
 
 def main() -> None:
@@ -117,7 +128,8 @@ def main() -> None:
 
         for _, (name_, values) in itertools.product(range(2), GRID.items()):
             settings = max((replace(settings, **{name_: v}) for v in values), key=tried)
-    knn_hyps, knn_s = timed(lambda: tr.translate(src, beam=args.beam, progress=True, knn=KNN(ds, settings)))
+    knn = KNN(ds, settings, record=True)
+    knn_hyps, knn_s = timed(lambda: tr.translate(src, beam=args.beam, progress=True, knn=knn))
     knn_bleu, knn_chrf = score(knn_hyps, refs)
     changed = [i for i in range(len(src)) if base[i] != knn_hyps[i]]
     for i in changed[:5]:
@@ -127,6 +139,7 @@ def main() -> None:
                       "base_chrf": base_chrf, "knn_chrf": knn_chrf, "changed_sentences": len(changed),
                       "base_sentences_per_s": round(len(src) / base_s, 2),
                       "knn_sentences_per_s": round(len(src) / knn_s, 2), "speed_ratio": round(base_s / knn_s, 3),
+                      "median_nearest_distance": median_nearest(knn),
                       "datastore_entries": len(ds), "datastore_bytes": store_bytes(ds)}))
 
 
