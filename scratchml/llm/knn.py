@@ -33,9 +33,8 @@ from scratchml.transformer.precision import autocast
 log = logging.getLogger("scratchml.llm")
 DEFAULT_TOKENS = 4_000_000
 LM_KEY_COMPONENTS = 64
-# Chosen on the GPT's validation reviews (benchmarks/knn_lm.py --tune): a fixed λ (a σ so large that λ
-# does not move), like the paper's, but smaller than its 0.25 — this datastore is a sixth of the
-# training text, where the paper's held all of it
+# Chosen on the GPT's validation reviews (benchmarks/knn_lm.py --tune): a fixed λ like the paper's (a σ
+# so large that λ does not move), smaller than its 0.25
 LM_SETTINGS = KNNSettings(k=32, temperature=10.0, lambda_max=0.1, sigma=1e9, nprobe=8)
 
 
