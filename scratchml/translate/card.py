@@ -127,6 +127,12 @@ def _data(meta: dict) -> str:
     return line + "."
 
 
+# The full Tatoeba test set shares many sentences with spa.txt, the training data (corpus.py)
+TESTSET_LABELS = {"tatoeba-unseen": "Tatoeba-test, pairs absent from the training data",
+                  "tatoeba-distant": "the same, not within one word of a training sentence",
+                  "tatoeba": "Tatoeba-test, all (overlaps training)"}
+
+
 def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
     train, prog, model = meta.get("train", {}), meta.get("progress", {}), meta.get("model", {})
     hardware = meta.get("hardware", {})
@@ -170,15 +176,16 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for e in evals:
-        lines.append(f"| {e['testset']} | {e['sentences']:,} | {e['beam']} | {e.get('length_penalty', '?')} | "
+        name = TESTSET_LABELS.get(e["testset"], e["testset"])
+        lines.append(f"| {name} | {e['sentences']:,} | {e['beam']} | {e.get('length_penalty', '?')} | "
                      f"{e['bleu']} | {e['chrf']} | {e['sentences_per_s']} |")
     alphas = {e.get("length_penalty", LENGTH_PENALTY) for e in evals} - {LENGTH_PENALTY}
     flag = f" --length-penalty {alphas.pop()}" if len(alphas) == 1 else " --length-penalty α" if alphas else ""
     # eval.json files written before normalize.py existed have no "normalized" key: their input was raw
     raw = [not e.get("normalized", False) for e in evals]
     flag += " --no-normalize" if raw and all(raw) else ""
-    lines += ["", f"Reproduce: `scratchml nmt eval --testset tatoeba --beam 4{flag} --out runs/eval-tatoeba` "
-              "(and `--testset newstest2013`)."
+    lines += ["", f"Reproduce: `scratchml nmt eval --testset tatoeba-unseen --beam 4{flag} --out "
+              "runs/eval-tatoeba-unseen` (and `--testset tatoeba-distant`, `newstest2013`, `tatoeba`)."
               + (" Some evaluations fed the text raw (`--no-normalize`): see their eval.json." if any(raw) and
                  not all(raw) else ""), ""]
     return "\n".join(lines)

@@ -20,7 +20,7 @@ def test_card_lists_training_facts_and_scores(tmp_path):
     card = (tmp_path / "README.md").read_text()
     for fact in ("8,872,704 parameters", "3,750 optimizer steps", "80.0 minutes", "13,500,000 target tokens",
                  "2812 target tokens/s", "8,831 pairs removed", "moving average (decay 0.999)",
-                 "| tatoeba | 10,000 | 4 | 2.0 | 36.12 | 55.5 | 60.1 |"):
+                 "| Tatoeba-test, all (overlaps training) | 10,000 | 4 | 2.0 | 36.12 | 55.5 | 60.1 |"):
         assert fact in card
     assert "--beam 4 --no-normalize --out" in card  # an eval.json from before normalization
 
@@ -31,7 +31,7 @@ def test_card_reproduces_normalized_evaluations_with_the_defaults(tmp_path):
                               "normalized": True, "bleu": 36.1, "chrf": 55.5, "sentences_per_s": 60.1}))
     write_card(tmp_path / "README.md", {"progress": {}}, 1000, [ev])
     card = (tmp_path / "README.md").read_text()
-    assert "`scratchml nmt eval --testset tatoeba --beam 4 --out runs/eval-tatoeba`" in card
+    assert "`scratchml nmt eval --testset tatoeba-unseen --beam 4 --out runs/eval-tatoeba-unseen`" in card
 
 
 def test_card_refuses_an_unreadable_evaluation(tmp_path):
