@@ -9,8 +9,8 @@ A rare name or phrase that the weights only half remember is then copied from wh
 Which text: the first ``max_tokens`` tokens of the training stream (train + unsup reviews in file
 order, validation reviews left out; 4 M tokens by default, a sixth of it). The 384-wide states are
 stored as their coordinates along LM_KEY_COMPONENTS principal directions (retrieve/pca.py; He et
-al. 2021 reduce kNN-LM's keys the same way): 0.5 GB of float16 keys instead of 3 GB, and searches that read 6 times
-fewer bytes. The cache is ``$SCRATCHML_CACHE/datastores/<model fingerprint>-lm-<tokens>``.
+al. 2021 reduce kNN-LM's keys the same way): 0.5 GB of float16 keys instead of 3 GB, and searches
+that read 6 times fewer bytes. The cache is ``$SCRATCHML_CACHE/datastores/<model fingerprint>-lm-<tokens>``.
 """
 
 import logging
