@@ -24,7 +24,7 @@ def _train(args) -> None:
     device = pick_device(args.device)
     init_distributed(device)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
-    result = train_translator(cfg, args.out, resume=args.resume, device=device)
+    result = train_translator(cfg, args.out, resume=args.resume, device=device, init=args.init)
     result.pop("step_losses")
     print(json.dumps(result))
 
@@ -131,6 +131,9 @@ def register(sub) -> None:
     t.add_argument("--resume", action="store_true",
                    help="continue OUT/checkpoint exactly where it stopped; training settings such as "
                    "--dropout or --max-steps may change (each change is recorded as a stage)")
+    t.add_argument("--init", metavar="MODEL",
+                   help="fine-tune an exported model (e.g. models/en-es): its weights and tokenizer, a new optimizer; "
+                   "the schedule, --max-steps and --minutes go on from the steps and minutes it has trained")
     t.add_argument("--size", default=d.size, choices=["tiny", "small", "medium", "base"])
     t.add_argument("--minutes", type=float, default=d.minutes, help="training time budget (0: no limit)")
     t.add_argument("--max-epochs", type=int, default=d.max_epochs)
@@ -156,6 +159,9 @@ def register(sub) -> None:
                    help="training data: Tatoeba (spa.txt), or Tatoeba and News Commentary (SCRATCHML_DATA/en-es-news)")
     t.add_argument("--tatoeba-copies", type=int, default=d.tatoeba_copies,
                    help="times each Tatoeba pair appears in an epoch (to balance it against the longer news sentences)")
+    t.add_argument("--phrase-copies", type=int, default=d.phrase_copies,
+                   help="extra times each Tatoeba pair of at most 4 English words appears in an epoch "
+                   "(set phrases such as greetings are learned by seeing them often)")
     t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     t.add_argument("--ema-decay", type=float, default=d.ema_decay,
                    help="moving average of the weights that is validated and exported (0: off)")

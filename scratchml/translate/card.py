@@ -49,6 +49,8 @@ def _cooldown_start(train: dict) -> float:
 def _same_recipe(a: dict, b: dict) -> bool:
     """Whether stage ``b`` only continues ``a``. A different step budget or cooldown changes nothing
     for ``a``'s steps when they all came before either cooldown began."""
+    if b.get("init"):
+        return False                                        # a new optimizer, from the exported model
     ta, tb = a["train"], b["train"]
     if (ta["max_steps"], ta["cooldown_steps"]) != (tb["max_steps"], tb["cooldown_steps"]) and \
             (ta["cooldown_steps"] or tb["cooldown_steps"]) and \
@@ -60,23 +62,25 @@ def _same_recipe(a: dict, b: dict) -> bool:
 
 def training_commands(meta: dict) -> tuple[list[str], bool]:
     """The commands that replay a run, one per stage (a stage starts where ``--resume`` changed the
-    recipe), and whether they replay it step for step. A stage is given the step where it ended as
-    its budget, so the replay stops where the run did whatever the clock said — except a stage
-    stopped before its cooldown ended, whose learning rates depend on its own ``--max-steps``.
+    recipe, or where ``--init`` fine-tuned an exported model), and whether they replay it step for
+    step. A stage is given the step where it ended as its budget, so the replay stops where the run
+    did whatever the clock said — except a stage stopped before its cooldown ended, whose learning
+    rates depend on its own ``--max-steps``.
     Checkpoints from before stages were recorded hold only the last session's settings."""
     exact, device = "stages" in meta, meta.get("hardware", {}).get("device")
     stages = meta.get("stages") or [{"from_step": 0, "train": meta.get("train", {})}]
     merged: list[dict] = []
     for stage in stages:
         stage = {"from_step": stage["from_step"], "train": asdict(TrainConfig.from_dict(stage["train"])),
-                 "processes": stage.get("processes", 1), "device": stage.get("device", device)}
-        if merged and merged[-1]["from_step"] == stage["from_step"]:
+                 "processes": stage.get("processes", 1), "device": stage.get("device", device),
+                 "init": stage.get("init")}
+        if merged and merged[-1]["from_step"] == stage["from_step"] and not stage["init"]:
             merged[-1] = stage                              # a session that took no step
         elif merged and _same_recipe(merged[-1], stage):
             merged[-1] = {**stage, "from_step": merged[-1]["from_step"]}
         else:
             merged.append(stage)
-    commands = []
+    commands, out = [], RUN
     for i, stage in enumerate(merged):
         end = merged[i + 1]["from_step"] if i + 1 < len(merged) else meta.get("progress", {}).get("step", 0)
         train, note = stage["train"], ""
@@ -89,8 +93,23 @@ def training_commands(meta: dict) -> tuple[list[str], bool]:
         if stage["processes"] > 1:
             command = command.replace("scratchml nmt train",
                                       f"torchrun --nproc-per-node {stage['processes']} -m scratchml.cli.main nmt train")
-        commands.append((command.replace("nmt train", "nmt train --resume", 1) if i else command) + note)
+        if stage["init"]:  # fine-tuning: the run so far is exported, and a new run starts from it
+            commands.append(f"scratchml nmt export {out}/checkpoint --out {stage['init']}")
+            out = run_folder(sum(1 for s in merged[:i + 1] if s["init"]))
+            command = command.replace("nmt train", f"nmt train --init {stage['init']} --out {out}", 1)
+        elif i:
+            command = command.replace("nmt train", "nmt train --resume" + (f" --out {out}" if out != RUN else ""), 1)
+        commands.append(command + note)
     return commands, exact
+
+
+def run_folder(fine_tunings: int) -> str:
+    """Where the replayed commands train: ``scratchml nmt train``'s default --out, then a new folder
+    for each fine-tuning."""
+    return RUN if not fine_tunings else f"{RUN}-tuned{fine_tunings if fine_tunings > 1 else ''}"
+
+
+RUN = "runs/nmt"
 
 
 def _count(n) -> str:
@@ -120,6 +139,8 @@ def _data(meta: dict) -> str:
             "sentences, held out for validation")
     if data.get("tatoeba_copies", 1) > 1:
         line += f", each pair {data['tatoeba_copies']} times an epoch"
+    if data.get("phrase_copies"):
+        line += f" and pairs of at most 4 English words {data['phrase_copies']} times more"
     if data.get("corpus") == "tatoeba+news":
         line += ("; News Commentary v11 (OPUS, research use) without misaligned pairs, 1 % of the articles held "
                  f"out for validation, {_count(data.get('removed_test_overlap'))} pairs removed because a side "
@@ -137,6 +158,7 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
     train, prog, model = meta.get("train", {}), meta.get("progress", {}), meta.get("model", {})
     hardware = meta.get("hardware", {})
     commands, exact = training_commands(meta)
+    out = run_folder(sum(1 for stage in meta.get("stages") or [] if stage.get("init")))
     minutes = prog.get("elapsed", 0) / 60
     tokens = prog.get("tokens", 0)
     lines = [
@@ -155,7 +177,7 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
         "",
         "## Training",
         "- Commands: " + ", then ".join(f"`{c}`" for c in commands) +
-        ", then `scratchml nmt export runs/nmt/checkpoint --out models/en-es`. " + (
+        f", then `scratchml nmt export {out}/checkpoint --out models/en-es`. " + (
             "Each stage stops at a step budget, not on the clock, so the commands replay the run; any of "
             "them may be cut into sessions and continued with `--resume`, which continues exactly (tested)."
             if exact else "These are the recorded settings; they do not replay the run step for step (a stage "

@@ -93,6 +93,7 @@ class TrainConfig:
     typed_copies: float = 0.0        # add copies of this fraction of the short pairs, English typed (typed.py)
     corpus: str = "tatoeba"          # training data: tatoeba (spa.txt) | tatoeba+news (and News Commentary)
     tatoeba_copies: int = 1          # times each Tatoeba training pair appears in an epoch
+    phrase_copies: int = 0           # extra times each Tatoeba pair of a few words appears (corpus.py)
     bf16: bool | None = None         # bfloat16 autocast; None: where the hardware computes it natively
     seed: int = 0
     checkpoint_minutes: float = 10.0
@@ -109,6 +110,8 @@ class TrainConfig:
             raise ScratchMLError(f"unknown corpus {self.corpus!r}; choose one of {', '.join(CORPORA)}")
         if self.tatoeba_copies < 1:
             raise ScratchMLError(f"tatoeba_copies must be at least 1, got {self.tatoeba_copies}")
+        if self.phrase_copies < 0:
+            raise ScratchMLError(f"phrase_copies must be 0 or more, got {self.phrase_copies}")
         for f in ("name_swap", "typed_copies"):
             if not 0 <= getattr(self, f) <= 1:
                 raise ScratchMLError(f"{f} is a fraction of the pairs, within 0..1; got {getattr(self, f)}")

@@ -32,6 +32,10 @@ NEWS_FILE = "news-commentary-v11.en-es.tsv.gz"
 VALID_FRACTION = 0.02       # of Tatoeba's English sentences
 NEWS_VALID_FRACTION = 0.01  # of News Commentary's articles
 MAX_LENGTH_RATIO = 3.0  # a pair whose sides differ more in characters is misaligned (News Commentary)
+# What people type first is a few words long ("Good morning.", "Where is the bathroom?"), and set
+# phrases do not translate word by word ("Thank you very much." is "Muchas gracias."): a model learns
+# them only by seeing them often. A phrase is a handful of tokens, so extra copies cost little.
+PHRASE_WORDS = 4
 
 _NOT_WORD = regex.compile(r"[^\p{L}\p{N}]+")
 _LETTER = regex.compile(r"\p{L}")
@@ -122,16 +126,21 @@ def _interleave(a: list, b: list) -> list:
     return out + a[len(b):] + b[len(a):]
 
 
+def is_phrase(english: str) -> bool:
+    return len(english.split()) <= PHRASE_WORDS
+
+
 def make_splits(pairs: list[tuple[str, str]], valid_fraction: float = VALID_FRACTION,
                 news: list[tuple[str, str, str]] | None = None, news_valid_fraction: float = NEWS_VALID_FRACTION,
-                tatoeba_copies: int = 1) -> Splits:
+                tatoeba_copies: int = 1, phrase_copies: int = 0) -> Splits:
     """Tatoeba pairs split by their English sentence (every translation of a sentence lands on one
     side); News Commentary split by article (its sentences continue each other). The validation
     split alternates the two domains; ``tatoeba_copies`` repeats the Tatoeba training pairs, whose
-    short sentences would otherwise be a small share of the tokens next to the news."""
+    short sentences would otherwise be a small share of the tokens next to the news, and
+    ``phrase_copies`` repeats the phrases among them (``is_phrase``) that many times more."""
     train = [(en, es) for en, es in pairs if not in_validation(en, valid_fraction)]
     valid = [(en, es) for en, es in pairs if in_validation(en, valid_fraction)]
-    train = train * tatoeba_copies
+    train = train * tatoeba_copies + [(en, es) for en, es in train if is_phrase(en)] * phrase_copies
     removed = 0
     if news is not None:
         news_train, news_valid, removed = _split_news(news, news_valid_fraction)

@@ -33,7 +33,8 @@ def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None, splits: Splits |
     ``max_len`` positions (one of them <bos> or <eos>), cannot take."""
     if splits is None:
         news = load_news() if cfg.corpus == "tatoeba+news" else None
-        splits = make_splits(load_pairs(), news=news, tatoeba_copies=cfg.tatoeba_copies)
+        splits = make_splits(load_pairs(), news=news, tatoeba_copies=cfg.tatoeba_copies,
+                             phrase_copies=cfg.phrase_copies)
     train = splits.train
     if cfg.train_limit and cfg.train_limit < len(train):  # evenly spaced: every domain keeps its share
         train = [train[i * len(train) // cfg.train_limit] for i in range(cfg.train_limit)]

@@ -72,9 +72,10 @@ def _make_optimizer(model: Transformer, cfg: TrainConfig) -> torch.optim.Optimiz
                              lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9, fused=True)
 
 
-def _build(cfg: TrainConfig, tokenizer, resumed, ckpt_dir: Path, device: torch.device):
-    """(model config, model, its EMA or None, AdamW, progress counters, stages): new, or as the
-    checkpoint left them when ``resumed``."""
+def _build(cfg: TrainConfig, tokenizer, resumed, ckpt_dir: Path, device: torch.device, parent=None):
+    """(model config, model, its EMA or None, AdamW, progress counters, stages): new, as the
+    checkpoint left them when ``resumed``, or from the weights of ``parent`` (a loaded model
+    directory: model, tokenizer, metadata), whose step count the schedule goes on from."""
     sp = tokenizer.special_tokens
     mcfg = preset(cfg.size, vocab_size=tokenizer.vocab_size, dropout=cfg.dropout,
                   pad_id=sp["<pad>"], bos_id=sp["<bos>"], eos_id=sp["<eos>"])
@@ -86,11 +87,24 @@ def _build(cfg: TrainConfig, tokenizer, resumed, ckpt_dir: Path, device: torch.d
             log.info("resuming with dropout %g (was %g)", mcfg.dropout, saved_dropout)
         loaded, _, _ = checkpoint.load_model_dir(ckpt_dir, expect=replace(mcfg, dropout=saved_dropout))
         model.load_state_dict(loaded.state_dict())  # the averaged weights when EMA is on
-    ema = EMA(model, cfg.ema_decay, updates=resumed.meta["progress"]["step"] if resumed else 0) \
-        if cfg.ema_decay else None
-    optimizer = _make_optimizer(model, cfg)
+    elif parent:
+        parent_model, _, parent_meta = parent
+        if replace(parent_model.cfg, dropout=mcfg.dropout) != mcfg:
+            raise ScratchMLError(f"the model to start from is not the {cfg.size!r} preset "
+                                 f"({parent_model.cfg}): pass its --size")
+        model.load_state_dict(parent_model.state_dict())
     prog = {"step": 0, "epoch": 0, "batch": 0, "elapsed": 0.0, "tokens": 0}
     stages: list[dict] = []  # the settings of each stretch of training, so the model card can replay them
+    if parent:  # the model's training so far counts: the schedule, the budget and the card go on from it
+        done = parent[2].get("progress", {})
+        prog.update({k: done.get(k, 0) for k in ("step", "elapsed", "tokens")})
+        stages = [*parent[2].get("stages", [])]
+        if cfg.max_steps and prog["step"] >= cfg.max_steps:
+            raise ScratchMLError(f"the model to start from has trained {prog['step']} steps: --max-steps counts "
+                                 "them too, so raise it above that")
+    ema = EMA(model, cfg.ema_decay, updates=resumed.meta["progress"]["step"] if resumed else prog["step"]) \
+        if cfg.ema_decay else None
+    optimizer = _make_optimizer(model, cfg)
     if resumed:
         restore_raw_weights(model, resumed, ema is not None, ckpt_dir)
         unpack_state(optimizer, resumed.state, device)
@@ -127,9 +141,10 @@ def _validate(model, tokenizer, data, cfg: TrainConfig, bf16: bool) -> tuple[flo
 
 
 def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
-          splits: Splits | None = None, device: torch.device | str = "cpu") -> dict:
+          splits: Splits | None = None, device: torch.device | str = "cpu", init=None) -> dict:
     """Train (or resume) into ``out``; returns a summary with the loss of every step taken.
-    ``out/checkpoint`` is resumable. ``splits`` replaces the English-Spanish corpus (tests)."""
+    ``out/checkpoint`` is resumable. ``init``: a model directory to fine-tune (its weights and
+    tokenizer; the optimizer starts afresh). ``splits`` replaces the English-Spanish corpus (tests)."""
     out, device = Path(out), torch.device(device)
     ckpt_dir = out / "checkpoint"
     if cfg.cooldown_steps and cfg.minutes:
@@ -139,14 +154,20 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
     bf16 = use_bf16(device, cfg.bf16)
     torch.manual_seed(cfg.seed)
 
+    if resume and init:
+        raise ScratchMLError("--resume continues a checkpoint and --init starts a new run from a model: choose one")
     resumed = read_for_resume(ckpt_dir, cfg) if resume else None
     if not resume:
         refuse_fresh_start(ckpt_dir)
-    tokenizer, data = prepare_data(cfg, resumed.tokenizer if resumed else None, splits, progress=rank == 0,
-                                   max_len=preset(cfg.size).max_len)
-    mcfg, model, ema, optimizer, prog, stages = _build(cfg, tokenizer, resumed, ckpt_dir, device)
-    record_stage(stages, {"from_step": prog["step"], "train": asdict(cfg), "processes": world_size,
-                          "device": device.type})
+    parent = checkpoint.load_model_dir(init) if init else None
+    tokenizer = resumed.tokenizer if resumed else parent[1] if parent else None
+    tokenizer, data = prepare_data(cfg, tokenizer, splits, progress=rank == 0, max_len=preset(cfg.size).max_len)
+    mcfg, model, ema, optimizer, prog, stages = _build(cfg, tokenizer, resumed, ckpt_dir, device, parent)
+    stage = {"from_step": prog["step"], "train": asdict(cfg), "processes": world_size, "device": device.type}
+    if parent:
+        stages.append({**stage, "init": str(init)})  # a new optimizer: a stage even with the same settings
+    else:
+        record_stage(stages, stage)
     ddp_model = model
     if world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -172,6 +193,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
             return
         meta_out = {"train": asdict(cfg), "stages": stages, "progress": dict(prog), "parameters": n_params,
                     "data": {"corpus": cfg.corpus, "tatoeba_copies": cfg.tatoeba_copies,
+                             "phrase_copies": cfg.phrase_copies,
                              "removed_test_overlap": data.removed}, "hardware": hardware}
         raw = dict(model.named_parameters()) if ema else {}
         train_state = pack_state(optimizer, prog, raw, device)

@@ -74,7 +74,7 @@ def record_stage(stages: list[dict], stage: dict) -> None:
     a last stage that took no step is replaced."""
     last = stages[-1] if stages else None
     if last and last["from_step"] == stage["from_step"]:
-        stages[-1] = stage
+        stages[-1] = {**stage, **({"init": last["init"]} if "init" in last else {})}
     elif not last or (asdict(TrainConfig.from_dict(last["train"])), last.get("processes", stage["processes"]),
                       last.get("device", stage["device"])) != (stage["train"], stage["processes"], stage["device"]):
         stages.append(stage)

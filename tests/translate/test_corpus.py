@@ -65,6 +65,19 @@ def test_nothing_is_removed_from_tatoeba_for_the_test_sets(monkeypatch):
     assert splits.removed == 0 and len(splits.train) + len(splits.valid) == len(pairs)
 
 
+def test_phrases_get_extra_copies_and_validation_none():
+    pairs = [("Good morning.", "Buenos días."), ("Where is the train station?", "¿Dónde está la estación?")]
+    pairs += [(f"Hello number {i}.", f"Hola número {i}.") for i in range(100)]
+    pairs += [(f"I counted to {i} today.", f"Hoy conté hasta {i}.") for i in range(100)]
+    plain = make_splits(pairs, tatoeba_copies=2)
+    assert {len(en.split()) for en, _ in plain.train} >= {3, 5}
+    more = make_splits(pairs, tatoeba_copies=2, phrase_copies=3)
+    assert more.valid == plain.valid
+    for en, es in set(plain.train):      # three words or four: a phrase; five: not
+        expected = 2 + 3 * (len(en.split()) <= 4)
+        assert more.train.count((en, es)) == expected and plain.train.count((en, es)) == 2
+
+
 @pytest.mark.dataset("en-es")
 @pytest.mark.dataset("en-es-test")
 def test_unseen_subsets_of_tatoeba_test():

@@ -89,6 +89,48 @@ def test_the_model_cards_commands_replay_a_run_with_a_changed_dropout(tmp_path, 
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_fine_tuning_an_exported_model_goes_on_from_it_and_the_card_replays_it(tmp_path, toy_splits, monkeypatch):
+    """--init: the exported (float16) weights, the tokenizer and the step count carry over, the
+    optimizer starts afresh; the card's commands (train, export, train --init) give the same weights."""
+    from dataclasses import fields
+
+    from scratchml.cli.main import build_parser
+    from scratchml.translate.card import training_commands
+    from scratchml.translate.checkpoint import read_meta
+    from scratchml.translate.config import TrainConfig
+    monkeypatch.chdir(tmp_path)
+    train(toy_config(max_steps=4), "base", splits=toy_splits, progress=False)
+    base, tok, meta = load_model_dir("base/checkpoint")
+    save_model_dir("exported", base, tok, {k: v for k, v in meta.items() if k != "model"}, half=True)
+    exported, _, _ = load_model_dir("exported")
+    with pytest.raises(ScratchMLError, match="raise it"):
+        train(toy_config(max_steps=4), "tuned", splits=toy_splits, progress=False, init="exported")
+    with pytest.raises(ScratchMLError, match="choose one"):
+        train(toy_config(max_steps=9), "tuned", resume=True, splits=toy_splits, progress=False, init="exported")
+    result = train(toy_config(max_steps=6, lr=1e-3), "tuned", splits=toy_splits, progress=False, init="exported")
+    assert result["steps"] == 6 and len(result["step_losses"]) == 2
+    tuned_meta = read_meta("tuned/checkpoint")
+    assert [(s["from_step"], s.get("init")) for s in tuned_meta["stages"]] == [(0, None), (4, "exported")]
+    assert load_model_dir("tuned/checkpoint")[1].merges == tok.merges
+    tuned = load_file("tuned/checkpoint/model.safetensors")
+    assert any(not torch.equal(tuned[k], exported.state_dict()[k]) for k in tuned)
+
+    commands, exact = training_commands(tuned_meta)
+    assert exact and len(commands) == 3 and commands[1] == "scratchml nmt export runs/nmt/checkpoint --out exported"
+    assert commands[2].startswith("scratchml nmt train --init exported --out runs/nmt-tuned ")
+    (tmp_path / "exported").rename(tmp_path / "first-export")
+    for command in commands:
+        args = build_parser().parse_args(command.split()[1:])
+        if args.nmt_command == "export":
+            model, tok, meta = load_model_dir(args.checkpoint)
+            save_model_dir(args.out, model, tok, {k: v for k, v in meta.items() if k != "model"}, half=True)
+            continue
+        cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+        train(cfg, args.out, resume=args.resume, splits=toy_splits, progress=False, init=args.init)
+    replayed = load_file("runs/nmt-tuned/checkpoint/model.safetensors")
+    assert all(torch.equal(tuned[k], replayed[k]) for k in tuned)
+
+
 def test_refuses_to_overwrite_a_checkpoint_without_resume(tmp_path, toy_splits):
     train(toy_config(max_steps=1), tmp_path, splits=toy_splits, progress=False)
     with pytest.raises(ScratchMLError, match="resume it"):
