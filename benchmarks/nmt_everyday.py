@@ -1,9 +1,12 @@
 """Everyday phrases — greetings, thanks, yes/no, apologies, short questions — translated by our
 model and by Apertium, each phrase as written ("Thank you.") and as typed ("thank you").
 
-    python benchmarks/nmt_everyday.py [--model models/en-es] [--beam 4] [--knn]
+    python benchmarks/nmt_everyday.py [--model models/en-es] [--beam 4] [--knn] [--valid]
 
 With ``--knn`` the model is also run with kNN-MT over its datastore (docs/rag.md), as a third system.
+With ``--valid`` the phrases are the held-out Tatoeba pairs of at most four English words instead,
+each English phrase accepting every translation the corpus gives it: the same check on data that
+may be used to choose between models.
 
 A translation passes when, lower-cased and without punctuation, it equals one of the translations
 that benchmarks/data/everyday_phrases.tsv accepts for the phrase. Prints every failure; the last
@@ -33,6 +36,17 @@ def load_phrases(path: Path = PHRASES) -> list[tuple[str, list[str]]]:
     return rows
 
 
+def validation_phrases() -> list[tuple[str, list[str]]]:
+    """The validation split's phrases, with all their translations (the split keeps them together)."""
+    from scratchml.translate.corpus import is_phrase, validation_pairs
+
+    accepted: dict[str, list[str]] = {}
+    for en, es in validation_pairs("tatoeba"):
+        if is_phrase(en):
+            accepted.setdefault(en, []).append(es)
+    return list(accepted.items())
+
+
 def key(text: str) -> str:
     """Lower-cased, punctuation removed, spaces collapsed: "¡Hola!" and "hola" are the same answer."""
     return " ".join(_PUNCT.sub(" ", unicodedata.normalize("NFC", text).lower()).split())
@@ -52,8 +66,10 @@ def main():
     ap.add_argument("--model", default=None)
     ap.add_argument("--beam", type=int, default=4)
     ap.add_argument("--knn", action="store_true", help="also the model with kNN-MT")
+    ap.add_argument("--valid", action="store_true", help="the held-out Tatoeba phrases instead")
+    ap.add_argument("--quiet", action="store_true", help="print only the JSON line")
     args = ap.parse_args()
-    phrases = load_phrases()
+    phrases = validation_phrases() if args.valid else load_phrases()
     written = [en for en, _ in phrases]
     inputs = {"written": written, "typed": [typed(en) for en in written]}
     translator = Translator.load(args.model)
@@ -72,7 +88,7 @@ def main():
             outputs = translate(texts)
             ok = passes(outputs, phrases)
             for text, out, good, (_, accepted) in zip(texts, outputs, ok, phrases):
-                if not good:
+                if not good and not args.quiet:
                     print(f"{name} {form}: {text!r} -> {out!r} (accepted: {' | '.join(accepted)})")
             result[f"{name}_{form}"] = sum(ok)
     print(json.dumps(result))
