@@ -158,7 +158,8 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
     train, prog, model = meta.get("train", {}), meta.get("progress", {}), meta.get("model", {})
     hardware = meta.get("hardware", {})
     commands, exact = training_commands(meta)
-    out = run_folder(sum(1 for stage in meta.get("stages") or [] if stage.get("init")))
+    inits = sum(1 for stage in meta.get("stages") or [] if stage.get("init"))
+    out = run_folder(inits)
     minutes = prog.get("elapsed", 0) / 60
     tokens = prog.get("tokens", 0)
     lines = [
@@ -183,7 +184,8 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
             if exact else "These are the recorded settings; they do not replay the run step for step (a stage "
             "stopped before its cooldown ended, or the checkpoint predates the recording of each stage's "
             "settings, so earlier sessions may have used others)."),
-        f"- {prog.get('step', 0):,} optimizer steps, {prog.get('epoch', 0)} full epochs, {minutes:.1f} minutes of "
+        f"- {prog.get('step', 0):,} optimizer steps, {prog.get('epoch', 0)} full epochs"
+        f"{' since the last --init (its data)' if inits else ''}, {minutes:.1f} minutes of "
         f"training, {tokens:,} target tokens ({tokens / max(prog.get('elapsed', 1), 1):.0f} target tokens/s).",
         f"- Hardware: {_hardware(hardware)}.",
         _data(meta),

@@ -25,6 +25,15 @@ def test_card_lists_training_facts_and_scores(tmp_path):
     assert "--beam 4 --no-normalize --out" in card  # an eval.json from before normalization
 
 
+def test_card_counts_epochs_from_the_last_fine_tune(tmp_path):
+    # --init starts the epoch counter again on the new data: "0 full epochs" alone would mislead
+    stage = {"from_step": 0, "train": {"max_steps": 100}}
+    meta = {"stages": [stage, {**stage, "from_step": 100, "init": "models/en-es"}],
+            "progress": {"step": 150, "epoch": 0, "elapsed": 60.0, "tokens": 1000}}
+    write_card(tmp_path / "README.md", meta, 10, [])
+    assert "0 full epochs since the last --init" in (tmp_path / "README.md").read_text()
+
+
 def test_card_reproduces_normalized_evaluations_with_the_defaults(tmp_path):
     ev = tmp_path / "eval.json"
     ev.write_text(json.dumps({"testset": "tatoeba", "sentences": 10, "beam": 4, "length_penalty": 2.0,
