@@ -11,6 +11,8 @@ from scratchml.errors import ScratchMLError
 from scratchml.translate.config import TrainConfig
 from scratchml.translate.translator import LENGTH_PENALTY
 
+RUN = "runs/nmt"  # scratchml nmt train's default --out
+
 
 def _number(value: float) -> str:
     short = f"{value:g}"
@@ -107,9 +109,6 @@ def run_folder(fine_tunings: int) -> str:
     """Where the replayed commands train: ``scratchml nmt train``'s default --out, then a new folder
     for each fine-tuning."""
     return RUN if not fine_tunings else f"{RUN}-tuned{fine_tunings if fine_tunings > 1 else ''}"
-
-
-RUN = "runs/nmt"
 
 
 def _count(n) -> str:
