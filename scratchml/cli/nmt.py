@@ -120,7 +120,7 @@ def _serve(args) -> None:
 
 
 def register(sub) -> None:
-    from scratchml.translate.config import TrainConfig  # no torch: ``scratchml --help`` stays instant
+    from scratchml.translate.config import FIRST_WORD, TrainConfig  # no torch: ``scratchml --help`` stays instant
 
     d = TrainConfig()
     nmt = sub.add_parser("nmt", help="English->Spanish Transformer: train, evaluate, inspect")
@@ -162,6 +162,10 @@ def register(sub) -> None:
     t.add_argument("--phrase-copies", type=int, default=d.phrase_copies,
                    help="extra times each Tatoeba pair of at most 4 English words appears in an epoch "
                    "(set phrases such as greetings are learned by seeing them often)")
+    t.add_argument("--first-word", default=d.first_word, choices=list(FIRST_WORD),
+                   help="inline: give the model each English sentence's first word as it is written inside a "
+                   "sentence (a space before it, lower case where that takes fewer tokens: \"Water\" -> \" water\"), "
+                   "which the tokenizer knows as one token more often")
     t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     t.add_argument("--ema-decay", type=float, default=d.ema_decay,
                    help="moving average of the weights that is validated and exported (0: off)")

@@ -171,7 +171,10 @@ def render_card(meta: dict, parameters: int, evals: list[dict]) -> str:
         f"- {parameters:,} parameters; d_model {model.get('d_model')}, {model.get('n_heads')} heads, "
         f"{model.get('n_encoder_layers')} encoder + {model.get('n_decoder_layers')} decoder layers (pre-LN), "
         f"FFN {model.get('d_ff')}, shared 10k byte-level BPE embedding tied to the output layer.",
-        "- Weights stored as float16 safetensors; the tokenizer is `tokenizer.json` (scratchml BPE).",
+        "- Weights stored as float16 safetensors; the tokenizer is `tokenizer.json` (scratchml BPE)" + (
+            "; the first word of each English sentence is read as inside a sentence, with a space before it and "
+            "in lower case where that takes fewer tokens (`scratchml/translate/first_word.py`)."
+            if train.get("first_word") == "inline" else "."),
         f"- The weights are the exponential moving average (decay {train['ema_decay']}) of the training weights."
         if train.get("ema_decay") else "- The weights are the final training weights (no averaging).",
         "",

@@ -70,6 +70,7 @@ def preset(name: str, **overrides) -> TransformerConfig:
 
 
 CORPORA = ("tatoeba", "tatoeba+news")
+FIRST_WORD = ("as-written", "inline")
 
 
 @dataclass
@@ -94,6 +95,7 @@ class TrainConfig:
     corpus: str = "tatoeba"          # training data: tatoeba (spa.txt) | tatoeba+news (and News Commentary)
     tatoeba_copies: int = 1          # times each Tatoeba training pair appears in an epoch
     phrase_copies: int = 0           # extra times each Tatoeba pair of a few words appears (corpus.py)
+    first_word: str = "as-written"   # the English first word as-written | inline (first_word.py)
     bf16: bool | None = None         # bfloat16 autocast; None: where the hardware computes it natively
     seed: int = 0
     checkpoint_minutes: float = 10.0
@@ -110,6 +112,8 @@ class TrainConfig:
             raise ScratchMLError(f"unknown corpus {self.corpus!r}; choose one of {', '.join(CORPORA)}")
         if self.tatoeba_copies < 1:
             raise ScratchMLError(f"tatoeba_copies must be at least 1, got {self.tatoeba_copies}")
+        if self.first_word not in FIRST_WORD:
+            raise ScratchMLError(f"unknown first_word {self.first_word!r}; choose one of {', '.join(FIRST_WORD)}")
         if self.phrase_copies < 0:
             raise ScratchMLError(f"phrase_copies must be 0 or more, got {self.phrase_copies}")
         for f in ("name_swap", "typed_copies"):

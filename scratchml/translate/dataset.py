@@ -1,5 +1,6 @@
 """The training data of the translator, as token ids: the corpus split, the BPE tokenizer trained
-on the training split, renamed copies of pairs that share a name (names.py), typed copies of short
+on the training split, the English first words written as inside a sentence (first_word.py, when
+the config asks for it), renamed copies of pairs that share a name (names.py), typed copies of short
 pairs (typed.py), and a length filter."""
 
 import logging
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from scratchml.bpe import Tokenizer
 from scratchml.translate.config import TrainConfig
 from scratchml.translate.corpus import Splits, load_news, load_pairs, make_splits
+from scratchml.translate.first_word import source_texts
 from scratchml.translate.names import swap_names
 from scratchml.translate.typed import typed_copies
 
@@ -55,12 +57,15 @@ def prepare_data(cfg: TrainConfig, tokenizer: Tokenizer | None, splits: Splits |
     def encode(texts):
         return tokenizer.encode_batch(texts, allow_special=False)
 
+    def encode_english(texts):
+        return encode(source_texts(tokenizer, texts, cfg.first_word))
+
     def fits(src, tgt, limit):
         return [i for i in range(len(src)) if 0 < len(src[i]) <= limit and 0 < len(tgt[i]) <= limit]
 
-    tr_src, tr_tgt = encode([en for en, _ in train]), encode([es for _, es in train])
+    tr_src, tr_tgt = encode_english([en for en, _ in train]), encode([es for _, es in train])
     keep = fits(tr_src, tr_tgt, min(cfg.max_sentence_tokens, max_len - 1))
-    va_src, va_tgt = encode([en for en, _ in splits.valid]), encode([es for _, es in splits.valid])
+    va_src, va_tgt = encode_english([en for en, _ in splits.valid]), encode([es for _, es in splits.valid])
     valid = fits(va_src, va_tgt, max_len - 1)
     if len(valid) < len(va_src):
         log.info("validation: %d pairs longer than the model's %d positions skipped", len(va_src) - len(valid), max_len)

@@ -65,11 +65,9 @@ def read_pairs_tsv(path) -> list[tuple[str, str]]:
 
 def entries_of(translator, pairs: list[tuple[str, str]], progress: bool = True):
     """(keys, values, origins) of ``pairs`` under the translator, one entry per target token."""
-    def encode(texts):
-        return translator.tokenizer.encode_batch(texts, allow_special=False)
-
     limit = translator.cfg.max_len - 1
-    src, tgt = encode([en for en, _ in pairs]), encode([es for _, es in pairs])
+    src = translator.encode_sources([en for en, _ in pairs])
+    tgt = translator.tokenizer.encode_batch([es for _, es in pairs], allow_special=False)
     too_long = [i + 1 for i, (s, t) in enumerate(zip(src, tgt)) if len(s) > limit or len(t) > limit]
     if too_long:
         raise ScratchMLError(f"pair {too_long[0]} is longer than the model's {limit} tokens")

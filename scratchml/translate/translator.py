@@ -11,6 +11,7 @@ from scratchml.shipped import model_dir
 from scratchml.transformer import use_bf16
 from scratchml.translate.checkpoint import load_model_dir
 from scratchml.translate.decode import decode_sorted
+from scratchml.translate.first_word import source_texts
 from scratchml.translate.normalize import Style, prepare, restore
 from scratchml.translate.sentences import split_sentences
 
@@ -53,6 +54,8 @@ class Translator:
         self.cfg = model.cfg
         self.path = None  # the model directory, when loaded from one
         self.max_source_tokens = self.cfg.max_len - 1  # room for <eos>
+        # How the model was trained to read an English sentence's first word (first_word.py).
+        self.first_word = (self.meta.get("train") or {}).get("first_word", "as-written")
 
     @classmethod
     def load(cls, path=None, bf16: bool | None = None) -> "Translator":
@@ -67,7 +70,12 @@ class Translator:
     # ---- input preparation ----------------------------------------------------------------
 
     def _encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text, allow_special=False)  # "<eos>" in user text is just text
+        return self.encode_sources([text])[0]
+
+    def encode_sources(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of English sentences, in the form the model was trained on."""
+        # allow_special=False: "<eos>" in user text is just text
+        return self.tokenizer.encode_batch(source_texts(self.tokenizer, texts, self.first_word), allow_special=False)
 
     def segment(self, text: str, split: bool = True) -> list[list[int]]:
         """Token ids of ``text`` in pieces the model can take: its sentences (sentences.py), or with
