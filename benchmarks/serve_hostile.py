@@ -5,8 +5,8 @@ limits, one decoding thread) and reads its limits from ``/healthz``. Then:
 
 1. For ``--seconds``, one client (``--heavy-clients``) sends the heaviest request the limits
    allow, again and again: as many texts of random Chinese as the request's token budget holds,
-   each as long as a text may be (Chinese is 3 tokens a character, and the model never finishes
-   translating it early, so every sentence runs to the output length limit), at the widest beam.
+   each as long as a text may be (Chinese is 3 tokens a character, and the model rarely finishes
+   translating it early, so most sentences run to the output length limit), at the widest beam.
    Meanwhile ``--short-clients``
    clients send short English sentences (default beam), each waiting ``--think-ms`` between
    requests. Any non-200 reply to a short request (504 and 503 included) is an error; the heavy

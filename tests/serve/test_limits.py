@@ -124,10 +124,9 @@ def test_healthz_says_stuck_when_decoding_makes_no_progress_not_when_it_is_long(
         wait_until(lambda: c.get("/healthz").status_code == 200, what="health to be ok again")
 
 
-def _heaviest_attention_text(tokenizer, prepare, max_tokens: int, max_chars: int) -> str:
-    """Random Chinese, as many tokens as the limit allows: Chinese costs up to 3 tokens a character,
-    and the model never finishes translating it early, so its output runs to the length limit."""
-    rng, text = random.Random(0), ""
+def _heaviest_attention_text(prepare, max_tokens: int, max_chars: int, seed: int) -> str:
+    """Random Chinese, as many tokens as the limit allows: Chinese costs up to 3 tokens a character."""
+    rng, text = random.Random(seed), ""
     while len(text) < max_chars:
         longer = text + chr(rng.randint(0x4E00, 0x9FFF))
         if prepare([longer]).text_tokens[0] > max_tokens:
@@ -143,16 +142,22 @@ def test_the_attention_reply_of_the_heaviest_accepted_input_is_under_1_mb():
 
     cfg = ServeConfig()
     translator = Translator.load(SHIPPED)
-    text = _heaviest_attention_text(translator.tokenizer, translator.prepare, cfg.attention_max_tokens,
-                                    cfg.attention_max_chars)
-    assert translator.prepare([text]).text_tokens[0] >= cfg.attention_max_tokens - 3
+    layers, heads = translator.cfg.n_decoder_layers, translator.cfg.n_heads
     with client_for(translator) as c:
-        r = c.post("/v1/attention", json={"text": text})
-        assert r.status_code == 200, r.text
-        body = r.json()
-        layers, heads = translator.cfg.n_decoder_layers, translator.cfg.n_heads
-        T, S = len(body["target"]), len(body["source"])
-        assert T >= 1.5 * (S - 1)  # the output did run (nearly) to its length limit: the worst case
+        # The worst case is an output that runs to its length limit. The model stops early on some
+        # random texts, so the first of a few that it does not stop on is the one measured.
+        for seed in range(10):
+            text = _heaviest_attention_text(translator.prepare, cfg.attention_max_tokens, cfg.attention_max_chars,
+                                            seed)
+            assert translator.prepare([text]).text_tokens[0] >= cfg.attention_max_tokens - 3
+            r = c.post("/v1/attention", json={"text": text})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            T, S = len(body["target"]), len(body["source"])
+            if T >= 1.5 * (S - 1):
+                break
+        else:
+            pytest.fail("no random Chinese text of the limit's length ran the output to its length limit")
         assert len(body["weights"]) == layers and len(body["weights"][0]) == heads
         assert len(r.content) <= 1_000_000, len(r.content)
         assert "." not in json.dumps(body["weights"])  # whole numbers, no float32 digits
