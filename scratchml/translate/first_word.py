@@ -16,8 +16,11 @@ cumpleaños!"). Written as inside a sentence, the same words are one token each:
 So before encoding, a source sentence gets a space in front, as SentencePiece's dummy prefix does
 (Kudo & Richardson 2018), and its first word goes to lower case when that takes fewer tokens than
 the capital, a frequency rule in the spirit of Moses' truecaser (Koehn et al. 2007): "Water" and
-"Hello" are lowered, while names ("Tom", " Boston") and "I" are whole tokens with their capital and
-keep it. Only the model's input changes: the Spanish side is untouched.
+"Hello" are lowered, while names that are whole tokens with their capital (" Tom", " Boston") and
+"I" keep it. The rule compares the two inner forms only, so a word that the vocabulary holds whole
+at the start of a sentence alone ("Nobody") gets longer (" No" "body"); a model trained with the
+rule reads its sentences this way, so changing the rule means training again. Only the model's
+input changes: the Spanish side is untouched.
 """
 
 import regex
@@ -31,8 +34,8 @@ def inline_first_word(text: str, count_tokens) -> str:
     tokens (``count_tokens(str) -> int``). Words in capitals ("NASA", "OK") keep them."""
     m = _FIRST_WORD.match(text)
     if m is None:
-        # The pre-tokenizer joins a space to a following letter or mark, never to a digit: a space
-        # before "123" would be a token of its own.
+        # A space only before a letter, as words have inside a sentence: the pre-tokenizer never
+        # joins a space to a digit, so before "123" it would be a token of its own.
         stripped = text.lstrip()
         return " " + stripped if stripped[:1].isalpha() else stripped
     opening, word = m.group(1), m.group(2)

@@ -140,6 +140,15 @@ def _validate(model, tokenizer, data, cfg: TrainConfig, bf16: bool) -> tuple[flo
     return v_nll, v_bleu
 
 
+def _warn_if_first_word_changes(cfg: TrainConfig, meta: dict | None) -> None:
+    """A model trained on one reading of the first word (first_word.py) and trained on with the
+    other sees its sentences change under it: allowed, but never silently."""
+    before = ((meta or {}).get("train") or {}).get("first_word", "as-written")
+    if meta is not None and before != cfg.first_word:
+        log.warning("the model was trained with --first-word %s and now trains with --first-word %s: its "
+                    "English input changes form (pass --first-word %s to keep it)", before, cfg.first_word, before)
+
+
 def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
           splits: Splits | None = None, device: torch.device | str = "cpu", init=None) -> dict:
     """Train (or resume) into ``out``; returns a summary with the loss of every step taken.
@@ -161,6 +170,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, progress: bool = True,
         refuse_fresh_start(ckpt_dir)
     parent = checkpoint.load_model_dir(init) if init else None
     tokenizer = resumed.tokenizer if resumed else parent[1] if parent else None
+    _warn_if_first_word_changes(cfg, resumed.meta if resumed else parent[2] if parent else None)
     tokenizer, data = prepare_data(cfg, tokenizer, splits, progress=rank == 0, max_len=preset(cfg.size).max_len)
     mcfg, model, ema, optimizer, prog, stages = _build(cfg, tokenizer, resumed, ckpt_dir, device, parent)
     stage = {"from_step": prog["step"], "train": asdict(cfg), "processes": world_size, "device": device.type}

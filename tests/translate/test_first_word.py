@@ -1,5 +1,7 @@
 """The English first word written as inside a sentence: the rule, and a model that keeps it."""
 
+import logging
+
 import pytest
 
 from scratchml.bpe import Tokenizer
@@ -51,6 +53,18 @@ def test_a_model_trained_inline_reads_its_input_inline(tmp_path, toy_splits):
     tok = translator.tokenizer
     assert translator.segment("dog sees cat") == [tok.encode(" dog sees cat", allow_special=False)]
     assert translator.segment("dog sees cat") != [tok.encode("dog sees cat", allow_special=False)]
+
+
+def test_fine_tuning_with_the_other_reading_warns(tmp_path, toy_splits, caplog):
+    train(toy_config(max_steps=2, first_word="inline"), tmp_path / "a", splits=toy_splits, progress=False)
+    logger = logging.getLogger("scratchml.translate")  # the command line may have stopped it from propagating
+    logger.addHandler(caplog.handler)
+    try:
+        train(toy_config(max_steps=4), tmp_path / "b", splits=toy_splits, progress=False,
+              init=tmp_path / "a" / "checkpoint")
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert any("--first-word inline" in r.getMessage() for r in caplog.records)
 
 
 def test_an_unknown_first_word_setting_is_refused():
