@@ -1,17 +1,17 @@
 """The first word of an English sentence, written as the tokenizer knows it from running text.
 
 A byte-level BPE learns its merges from words as they occur inside sentences: after a space, and
-for most words in lower case (" water", " hello"). The first word of a sentence has neither, so a
+for most words in lower case (" water", " happy"). The first word of a sentence has neither, so a
 word the vocabulary holds whole falls apart at the start of a sentence:
 
-    "Water, please."  ->  'W' 'ater' ',' ' please' '.'
-    "Hello."          ->  'H' 'el' 'lo' '.'
+    "Water, please."   ->  'W' 'ater' ',' ' please' '.'
+    "Happy birthday!"  ->  'H' 'ap' 'p' 'y' ' birthday' '!'
 
 The fragments are shared with hundreds of other words, and in a short phrase the first word is
-often the one the meaning hangs on ("Hello." came out as "Hazlo.", "Happy birthday!" as "¡Ayuda
-cumpleaños!"). Written as inside a sentence, the same words are one token each:
+often the one the meaning hangs on. Written as inside a sentence, these words are one token each:
 
-    " water, please."  ->  ' water' ',' ' please' '.'
+    " water, please."   ->  ' water' ',' ' please' '.'
+    " happy birthday!"  ->  ' happy' ' birthday' '!'
 
 So before encoding, a source sentence gets a space in front, as SentencePiece's dummy prefix does
 (Kudo & Richardson 2018), and its first word goes to lower case when that takes fewer tokens than
