@@ -57,7 +57,8 @@ def reproducing_command(args, skip=("func", "command", "rlhf_command", "threads"
             parts.append("--no-" + flag[2:])
         if name in skip or value is None or value is False:
             continue
-        parts += [flag] if value is True else [flag, shlex.quote(str(value))]
+        for one in value if isinstance(value, list) else [value]:  # a repeatable option, once per value
+            parts += [flag] if one is True else [flag, shlex.quote(str(one))]
     return " ".join(parts)
 
 
@@ -103,21 +104,22 @@ def _pairs(args) -> None:
     from scratchml.rlhf.sentiment import SentimentClassifier
 
     set_threads(args.threads)
-    if args.prompts < 1 or args.valid_prompts < 1:
-        raise ScratchMLError("--prompts and --valid-prompts must be at least 1")
+    if args.prompts < 1 or args.valid_prompts < 0:
+        raise ScratchMLError("--prompts must be at least 1 and --valid-prompts at least 0")
     out = Path(args.out)
     if any((out / name).exists() for name in ("train.jsonl", "valid.jsonl")):
         raise ScratchMLError(f"{out} already holds pairs: choose another folder")
     model, tokenizer, _ = checkpoint.load(model_folder(args.reference, REFERENCE))
     annotator = SimulatedAnnotator(SentimentClassifier.load(model_folder(args.classifier, CLASSIFIER)), args.noise,
                                    args.seed)
-    prompts = review_prefixes("train", args.prompts + args.valid_prompts, tokenizer, model.cfg.eot_id, args.seed)
+    prompts = review_prefixes(args.split, args.prompts + args.valid_prompts, tokenizer, model.cfg.eot_id, args.seed)
     pairs = sample_pairs(model, tokenizer, prompts, annotator, args.max_new_tokens, seed=args.seed,
                          progress=show_progress())
     out.mkdir(parents=True, exist_ok=True)
     # held out by prompt: no validation prefix is seen in training
     save_pairs(out / "train.jsonl", pairs[:args.prompts])
-    save_pairs(out / "valid.jsonl", pairs[args.prompts:])
+    if args.valid_prompts:
+        save_pairs(out / "valid.jsonl", pairs[args.prompts:])
     # what made these pairs, for the cards of the models trained on them
     write_text_atomic(out / "commands.json", json.dumps({"commands": [reproducing_command(args)]}) + "\n")
     p_a = np.array([p.p_a for p in pairs])
@@ -245,7 +247,10 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/train.jsonl and DIR/valid.jsonl")
     p.add_argument("--prompts", type=int, default=24_000,
                    help="training pairs, one per prefix (default 24000: every training review but the held-out ones)")
-    p.add_argument("--valid-prompts", type=int, default=1_000, help="held-out pairs (default 1000)")
+    p.add_argument("--valid-prompts", type=int, default=1_000, help="held-out pairs (default 1000; 0: none, for "
+                   "pairs that only add to another folder's training pairs)")
+    p.add_argument("--split", choices=("train", "unsup"), default="train", help="the IMDb reviews whose openings "
+                   "are the prompts (default train; unsup: the 50,000 unlabelled ones, which the GPT was trained on)")
     p.add_argument("--noise", type=float, default=ANNOTATOR_NOISE, help="the annotator's Bradley-Terry "
                    f"temperature (0: always the likelier; default {ANNOTATOR_NOISE})")
     p.add_argument("--max-new-tokens", type=int, default=48)

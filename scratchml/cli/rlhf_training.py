@@ -13,7 +13,7 @@ from scratchml.errors import ScratchMLError
 log = logging.getLogger("scratchml.rlhf")
 
 
-def _load_pairs(folder: str, reference: Path):
+def _load_pairs(folder: str, reference: Path, held_out: bool = True):
     """(training pairs, held-out pairs, the commands that made them: [] when the folder does not say)."""
     from scratchml.llm import checkpoint
     from scratchml.rlhf.preferences import load_pairs, pair_commands
@@ -21,7 +21,7 @@ def _load_pairs(folder: str, reference: Path):
     tokenizer = checkpoint.load(reference)[1]
     eot = tokenizer.special_tokens["<|endoftext|>"]
     return (load_pairs(Path(folder) / "train.jsonl", tokenizer, eot),
-            load_pairs(Path(folder) / "valid.jsonl", tokenizer, eot), pair_commands(folder))
+            load_pairs(Path(folder) / "valid.jsonl", tokenizer, eot) if held_out else [], pair_commands(folder))
 
 
 def _pair_training(args):
@@ -39,6 +39,9 @@ def _reward(args) -> None:
     cfg = _pair_training(args)
     reference = model_folder(args.reference, REFERENCE)
     train, valid, made_pairs = _load_pairs(args.pairs, reference)
+    for folder in args.more_pairs or ():
+        more, _, made = _load_pairs(folder, reference, held_out=False)
+        train, made_pairs = train + more, made_pairs + made
     final = train_reward_model(reference, train, valid, args.out, cfg, resume=args.resume, progress=show_progress(),
                                commands=[*made_pairs, reproducing_command(args)], stop_after=args.stop_after,
                                bf16=args.bf16, init=args.init and model_folder(args.init, REWARD))
@@ -53,11 +56,14 @@ def _reward_pretrain(args) -> None:
     cfg = _pair_training(args)
     reference = model_folder(args.reference, REFERENCE)
     _, held_out, made_pairs = _load_pairs(args.pairs, reference)
+    if args.passages < 1:
+        raise ScratchMLError(f"--passages must be at least 1, got {args.passages}")
     if args.valid_reviews < 1:
         raise ScratchMLError(f"--valid-reviews must be at least 1, got {args.valid_reviews}")
-    train, valid, left_out = review_openings(checkpoint.load(reference)[1], held_out, args.valid_reviews, cfg.seed)
-    log.info("%d review openings to train on, %d to validate; %d reviews left out (they opened held-out pairs)",
-             len(train), len(valid), left_out)
+    train, valid, left_out = review_openings(checkpoint.load(reference)[1], held_out, args.valid_reviews, cfg.seed,
+                                             passages=args.passages)
+    log.info("%d review passages to train on, %d openings to validate; %d reviews left out (they opened "
+             "held-out pairs)", len(train), len(valid), left_out)
     final = pretrain_reward_model(reference, train, valid, args.out, cfg, resume=args.resume,
                                   progress=show_progress(), commands=[*made_pairs, reproducing_command(args)],
                                   stop_after=args.stop_after, bf16=args.bf16)
@@ -129,6 +135,8 @@ def register_training(rsub) -> None:
     _add_pair_training(r, REWARD_TRAINING, "continue OUT/checkpoint exactly where it stopped")
     r.add_argument("--init", metavar="MODEL", help="start from this reward model (e.g. from reward-pretrain) "
                    "instead of π_ref with a fresh head")
+    r.add_argument("--more-pairs", action="append", metavar="DIR", help="add DIR/train.jsonl to the training "
+                   "pairs (e.g. pairs made with --split unsup --valid-prompts 0); repeatable")
     r.set_defaults(func=_reward)
 
     pre = rsub.add_parser("reward-pretrain", help="pre-train the reward model on labelled review openings "
@@ -136,6 +144,8 @@ def register_training(rsub) -> None:
     pre.add_argument("--out", default="runs/reward-pretrain", help="OUT/checkpoint while training, OUT/model at "
                      "the end")
     pre.add_argument("--valid-reviews", type=int, default=1_000, help="reviews held out to validate (default 1000)")
+    pre.add_argument("--passages", type=int, default=1, help="passages per training review: its opening and "
+                     "N-1 more from anywhere in it (default 1)")
     _add_pair_training(pre, REWARD_TRAINING, "continue OUT/checkpoint exactly where it stopped")
     pre.set_defaults(func=_reward_pretrain)
 

@@ -40,12 +40,17 @@ def pipeline(tmp_path_factory, tiny_gpt_dir):
     common = ["--reference", tiny_gpt_dir]
     results["pairs"] = cli("rlhf", "pairs", "--out", root / "pairs", "--prompts", 24, "--valid-prompts", 8,
                            "--max-new-tokens", 6, "--classifier", models / "imdb-sentiment", *common)
+    results["pairs-unsup"] = cli("rlhf", "pairs", "--out", root / "pairs-unsup", "--split", "unsup", "--prompts", 16,
+                                 "--valid-prompts", 0, "--max-new-tokens", 6, "--classifier",
+                                 models / "imdb-sentiment", *common)
     small = ["--pairs", root / "pairs", "--epochs", 1, "--batch-size", 8, "--lr", 1e-3, "--warmup-steps", 1, *common]
     results["reward"] = cli("rlhf", "reward", "--out", root / "reward", *small)
     results["reward-pretrain"] = cli("rlhf", "reward-pretrain", "--out", root / "reward-pretrain", "--valid-reviews",
                                      4, *small)
     results["reward-init"] = cli("rlhf", "reward", "--out", root / "reward-init", "--init",
                                  root / "reward-pretrain" / "model", *small)
+    results["reward-more"] = cli("rlhf", "reward", "--out", root / "reward-more", "--more-pairs", root / "pairs-unsup",
+                                 *small)
     results["dpo"] = cli("rlhf", "dpo", "--out", root / "dpo", "--beta", 0.5, *small)
     results["ppo"] = cli("rlhf", "ppo", "--out", root / "ppo", "--reward-model", root / "reward" / "model",
                          "--classifier", models / "imdb-sentiment", "--prompts", 16, "--iterations", 2,
@@ -75,6 +80,8 @@ def test_every_step_of_the_pipeline_runs_and_writes_its_model(pipeline):
     assert results == dict.fromkeys(results, 0)
     assert (root / "models" / "imdb-sentiment" / "weights.safetensors").exists()
     assert [len((root / "pairs" / f).read_text().splitlines()) for f in ("train.jsonl", "valid.jsonl")] == [24, 8]
+    assert len((root / "pairs-unsup" / "train.jsonl").read_text().splitlines()) == 16
+    assert not (root / "pairs-unsup" / "valid.jsonl").exists()  # only more training pairs
     for step in ("reward", "dpo", "ppo"):
         assert (root / step / "model" / "config.json").exists(), step
     assert (root / "ppo" / "training.png").stat().st_size > 1000  # the PPO curves
@@ -93,6 +100,10 @@ def test_each_card_names_the_commands_that_made_its_inputs_in_order(pipeline):
     assert made_with("dpo") == ["pairs", "dpo"]
     assert made_with("ppo") == ["pairs", "reward", "ppo"]
     assert made_with("reward-init") == ["pairs", "reward-pretrain", "reward"]
+    assert made_with("reward-more") == ["pairs", "pairs", "reward"]
+    from scratchml.rlhf import reward
+
+    assert reward.load(root / "reward-more" / "model")[2]["pairs"] == {"train": 24 + 16, "valid": 8}
     pairs_line = next(line for line in (root / "reward" / "model" / "README.md").read_text().splitlines()
                       if "rlhf pairs" in line)
     assert "--prompts 24" in pairs_line and "--valid-prompts 8" in pairs_line
@@ -132,12 +143,14 @@ def test_generate_answers_each_stdin_line_in_order(capsys, shipped, monkeypatch)
     (["eval", "--policy", "no/such/folder"], "no such model folder"),
     (["eval", "--prefixes", "0"], "the number of prompts must be between 1"),
     (["pairs", "--out", "PAIRS"], "already holds pairs"),
+    (["pairs", "--out", "NEW", "--valid-prompts", "-1"], "--valid-prompts at least 0"),
+    (["reward", "--more-pairs", "nowhere"], "no such preference file"),
     (["reward", "--pairs", "nowhere"], "no such preference file"),
     (["reward-pretrain", "--valid-reviews", "0"], "--valid-reviews must be at least 1"),
     (["reward-pretrain", "--valid-reviews", "1000"], "too few to hold 1000 out"),
 ])
 def test_bad_settings_are_one_line_errors(capsys, shipped, args, message):
-    args = [str(shipped / "pairs") if a == "PAIRS" else a for a in args]
+    args = [str(shipped / "pairs") if a == "PAIRS" else str(shipped / "new-pairs") if a == "NEW" else a for a in args]
     if args[0] in ("dpo", "reward", "reward-pretrain"):
         args += [] if "--pairs" in args else ["--pairs", str(shipped / "pairs")]
         args += ["--out", str(shipped / "bad")]
