@@ -56,14 +56,11 @@ def _reward_pretrain(args) -> None:
     cfg = _pair_training(args)
     reference = model_folder(args.reference, REFERENCE)
     _, held_out, made_pairs = _load_pairs(args.pairs, reference)
-    if args.passages < 1:
-        raise ScratchMLError(f"--passages must be at least 1, got {args.passages}")
     if args.valid_reviews < 1:
         raise ScratchMLError(f"--valid-reviews must be at least 1, got {args.valid_reviews}")
-    train, valid, left_out = review_openings(checkpoint.load(reference)[1], held_out, args.valid_reviews, cfg.seed,
-                                             passages=args.passages)
-    log.info("%d review passages to train on, %d openings to validate; %d reviews left out (they opened "
-             "held-out pairs)", len(train), len(valid), left_out)
+    train, valid, left_out = review_openings(checkpoint.load(reference)[1], held_out, args.valid_reviews, cfg.seed)
+    log.info("%d review openings to train on, %d to validate; %d reviews left out (they opened held-out pairs)",
+             len(train), len(valid), left_out)
     final = pretrain_reward_model(reference, train, valid, args.out, cfg, resume=args.resume,
                                   progress=show_progress(), commands=[*made_pairs, reproducing_command(args)],
                                   stop_after=args.stop_after, bf16=args.bf16)
@@ -144,8 +141,6 @@ def register_training(rsub) -> None:
     pre.add_argument("--out", default="runs/reward-pretrain", help="OUT/checkpoint while training, OUT/model at "
                      "the end")
     pre.add_argument("--valid-reviews", type=int, default=1_000, help="reviews held out to validate (default 1000)")
-    pre.add_argument("--passages", type=int, default=1, help="passages per training review: its opening and "
-                     "N-1 more from anywhere in it (default 1)")
     _add_pair_training(pre, REWARD_TRAINING, "continue OUT/checkpoint exactly where it stopped")
     pre.set_defaults(func=_reward_pretrain)
 

@@ -49,46 +49,26 @@ class Opening:
 
 
 def review_openings(tokenizer: Tokenizer, held_out: list[Pair], valid: int = 1_000, seed: int = 0,
-                    rows=None, passages: int = 1) -> tuple[list[Opening], list[Opening], int]:
-    """(training passages, validation openings, reviews left out) from IMDb's labelled training reviews,
-    leaving out every review that opens with the prompt of a held-out pair.
-
-    A validation review gives its opening, what the reward model will read (a prompt and its
-    continuation). A training review gives its opening and ``passages - 1`` more passages from anywhere
-    in it, each read as if the review began there: a review's verdict is mostly written after the
-    plot, not in the first sentence, and every passage carries the review's label."""
+                    rows=None) -> tuple[list[Opening], list[Opening], int]:
+    """(training openings, validation openings, reviews left out) from IMDb's labelled training reviews,
+    leaving out every review that opens with the prompt of a held-out pair."""
     rows = reviews("train") if rows is None else rows
     prompts = {tuple(p.prompt_ids[1:]) for p in held_out}
     lengths = {len(p) for p in prompts}
     rng = np.random.default_rng(seed)
-    train, validation, left_out = [], [], 0
+    out, left_out = [], 0
     for i in rng.permutation(len(rows)):
-        training = len(validation) >= valid
-        # a few hundred characters hold 56 tokens: no need to encode the whole review for its opening
-        text = rows[i].text if training and passages > 1 else rows[i].text[:600]
-        ids = tokenizer.encode(text, allow_special=False)
+        # a few hundred characters hold 56 tokens: no need to encode the whole review
+        ids = tokenizer.encode(rows[i].text[:600], allow_special=False)
         if any(tuple(ids[:n]) in prompts for n in lengths):
             left_out += 1
             continue
-        positive = rows[i].label == 1
         k = int(rng.integers(MIN_TOKENS, MAX_TOKENS + 1))
-        if not ids:
-            continue
-        if not training:
-            validation.append(Opening(ids[:k], positive))
-            continue
-        train.append(Opening(ids[:k], positive))
-        for _ in range(passages - 1):
-            if len(ids) < 2 * MIN_TOKENS:
-                break
-            k = int(rng.integers(MIN_TOKENS, min(MAX_TOKENS, len(ids) - MIN_TOKENS) + 1))
-            start = int(rng.integers(1, len(ids) - k + 1))
-            train.append(Opening(ids[start:start + k], positive))
-    if not train:
-        raise ScratchMLError(f"{len(validation)} reviews: too few to hold {valid} out for validation")
-    if passages > 1:  # a review's passages spread over the epoch, as the reviews are
-        train = [train[j] for j in rng.permutation(len(train))]
-    return train, validation, left_out
+        if ids[:k]:
+            out.append(Opening(ids[:k], rows[i].label == 1))
+    if len(out) <= valid:
+        raise ScratchMLError(f"{len(out)} reviews: too few to hold {valid} out for validation")
+    return out[valid:], out[:valid], left_out
 
 
 def opening_rewards(model: RewardModel, batch: list[Opening], eot: int, bf16: bool) -> torch.Tensor:

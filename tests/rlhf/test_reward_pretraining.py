@@ -31,22 +31,6 @@ def test_openings_leave_out_the_reviews_of_held_out_prompts(tiny):
     assert all(tok.decode(o.ids) == GOOD[:len(tok.decode(o.ids))] for o in train)  # each is a review's opening
 
 
-def test_passages_come_from_anywhere_in_a_training_review_and_validation_reads_openings(tiny):
-    _, tok = tiny
-    rows = fake_rows()
-    train, valid, _ = review_openings(tok, [], valid=4, rows=rows, passages=3)
-    assert len(train) == 3 * (len(rows) - 4)
-    texts = {r.text: r.label == 1 for r in rows}
-    for o in train:
-        text = tok.decode(o.ids)
-        assert MIN_TOKENS <= len(o.ids) <= MAX_TOKENS
-        labels = {positive for t, positive in texts.items() if text in t}
-        assert labels == {o.positive}  # a passage of a review, with that review's label
-    assert sum(not any(t.startswith(tok.decode(o.ids)) for t in texts) for o in train) > len(train) // 2
-    assert all(any(t.startswith(tok.decode(o.ids)) for t in texts) for o in valid)
-    assert review_openings(tok, [], valid=4, rows=rows, passages=1)[1] == valid  # the same validation openings
-
-
 def test_pretraining_learns_the_label_resumes_exactly_and_starts_reward_training(tiny_gpt_dir, tiny, tmp_path):
     model, tok = tiny
     train, valid, _ = review_openings(tok, [], valid=8, rows=fake_rows(72))
