@@ -6,7 +6,6 @@ The pipeline, each step one command (docs/rlhf.md):
     annotator  the sentiment classifier that stands in for people (models/imdb-sentiment)
     pairs      two continuations of each training prefix from π_ref, judged by the annotator
     reward     the reward model: the GPT with a scalar head, trained on the pairs
-               (reward-pretrain: its start, from labelled reviews; reward-average: several seeds' mean)
     dpo        a policy trained on the pairs directly (β sets how far it may move from π_ref)
     ppo        a policy trained against the reward model, with a KL penalty to π_ref
     label      a page where people judge pairs, stored in SQLite; export to JSON lines
@@ -46,7 +45,6 @@ def show_progress() -> bool:
     return sys.stderr is not None
 
 
-POSITIONAL = ("models",)  # arguments without a flag, written last
 NEGATABLE = ("adaptive_kl", "whiten_rewards", "bf16")  # switches with a --no- form
 
 
@@ -57,12 +55,10 @@ def reproducing_command(args, skip=("func", "command", "rlhf_command", "threads"
         flag = "--" + name.replace("_", "-")
         if value is False and name in NEGATABLE:
             parts.append("--no-" + flag[2:])
-        if name in skip or name in POSITIONAL or value is None or value is False:
+        if name in skip or value is None or value is False:
             continue
         for one in value if isinstance(value, list) else [value]:  # a repeatable option, once per value
             parts += [flag] if one is True else [flag, shlex.quote(str(one))]
-    for name in POSITIONAL:
-        parts += [shlex.quote(str(v)) for v in vars(args).get(name) or ()]
     return " ".join(parts)
 
 

@@ -48,17 +48,6 @@ def _reward(args) -> None:
     print(json.dumps({"out": str(Path(args.out) / "model") if final else None, **(final or {"stopped": True})}))
 
 
-def _reward_average(args) -> None:
-    from scratchml.rlhf.reward_averaging import average_reward_models
-
-    set_threads(args.threads)
-    reference = model_folder(args.reference, REFERENCE)
-    train, valid, _ = _load_pairs(args.pairs, reference)
-    metrics = average_reward_models([model_folder(m, REWARD) for m in args.models], train, valid, Path(args.out),
-                                    commands=[reproducing_command(args)], bf16=args.bf16)
-    print(json.dumps({"out": str(args.out), **metrics}))
-
-
 def _reward_pretrain(args) -> None:
     from scratchml.llm import checkpoint
     from scratchml.rlhf.reward_pretraining import pretrain_reward_model, review_openings
@@ -146,17 +135,6 @@ def register_training(rsub) -> None:
     r.add_argument("--more-pairs", action="append", metavar="DIR", help="add DIR/train.jsonl to the training "
                    "pairs (e.g. pairs made with --split unsup --valid-prompts 0); repeatable")
     r.set_defaults(func=_reward)
-
-    a = rsub.add_parser("reward-average", help="average the weights of reward models trained from the same start "
-                        "with different seeds")
-    a.add_argument("models", nargs="+", metavar="MODEL", help="two or more reward model folders")
-    a.add_argument("--out", default="runs/reward-average", help="the averaged reward model's folder")
-    a.add_argument("--pairs", required=True, metavar="DIR", help="the pairs the models were trained on: train.jsonl "
-                   "normalizes the average's rewards, valid.jsonl measures it")
-    a.add_argument("--reference", help="π_ref (default: the shipped gpt-imdb)")
-    a.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
-    add_bf16(a)
-    a.set_defaults(func=_reward_average)
 
     pre = rsub.add_parser("reward-pretrain", help="pre-train the reward model on labelled review openings "
                           "(the reviews of the held-out pairs' prompts left out)")

@@ -25,11 +25,6 @@ def rlhf_card(kind: str, meta: dict) -> str:
     pairs = meta.get("pairs")
     data = (f"Trained on {pairs['train']:,} preference pairs, {pairs['valid']:,} held out for validation.\n\n"
             if pairs else "")
-    if meta.get("average_of"):
-        seeds = ", ".join(str(m["seed"]) for m in meta["average_of"])
-        data += (f"Its weights are the mean of {len(meta['average_of'])} reward models' (seeds {seeds}), each "
-                 "trained with these settings from the same start (`scratchml rlhf reward-average`); the "
-                 "metrics are the average's.\n\n")
     return f"""# {kind} model
 
 This folder holds {WHAT[kind]}. The architecture is that of the GPT it started from

@@ -58,16 +58,6 @@ def accuracy(model: RewardModel, pairs: list[Pair], bf16: bool, batch_size: int 
     return out
 
 
-@torch.no_grad()
-def normalize_under_reference(model: RewardModel, pairs: list[Pair], limit: int = 2048) -> None:
-    """Set the model's shift and scale from both continuations of the first ``limit`` pairs: each was
-    sampled from π_ref. In float32, as ``RewardModel.score`` computes rewards."""
-    model.eval()
-    raw = torch.cat([torch.cat(chosen_and_rejected(model, pairs[i:i + 64], bf16=False))
-                     for i in range(0, min(len(pairs), limit), 64)])
-    model.normalize(raw)
-
-
 def start_reward_model(reference, out: Path, cfg: PairTraining, commands: list[str], resume: bool, init=None):
     """(model, tokenizer, resumed, commands) of a training run into ``out``: its checkpoint when resuming,
     else ``init`` (a reward model folder) or π_ref with a fresh head, dropout set from ``cfg``.
@@ -120,7 +110,13 @@ def train_reward_model(reference, train_pairs: list[Pair], valid_pairs: list[Pai
                            lambda: accuracy(model, valid_pairs, bf16), resumed, progress, stop_after)
     if final is None:
         return None
-    normalize_under_reference(model, train_pairs)
+    # both continuations of every training pair were sampled from π_ref: their rewards set the scale,
+    # in float32 as ``RewardModel.score`` computes them
+    with torch.no_grad():
+        model.eval()
+        raw = torch.cat([torch.cat(chosen_and_rejected(model, train_pairs[i:i + 64], bf16=False))
+                         for i in range(0, min(len(train_pairs), 2048), 64)])
+    model.normalize(raw)
     final = final or accuracy(model, valid_pairs, bf16)
     meta = {**meta_of({}), "metrics": final}
     reward.save(out / "model", model, tokenizer, meta, extra_files={"README.md": rlhf_card("reward", meta)})

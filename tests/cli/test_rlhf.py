@@ -51,10 +51,6 @@ def pipeline(tmp_path_factory, tiny_gpt_dir):
                                  root / "reward-pretrain" / "model", *small)
     results["reward-more"] = cli("rlhf", "reward", "--out", root / "reward-more", "--more-pairs", root / "pairs-unsup",
                                  *small)
-    results["reward-seed1"] = cli("rlhf", "reward", "--out", root / "reward-seed1", "--seed", 1, *small)
-    results["reward-average"] = cli("rlhf", "reward-average", root / "reward" / "model",
-                                     root / "reward-seed1" / "model", "--out", root / "reward-average" / "model",
-                                     "--pairs", root / "pairs", *common)
     results["dpo"] = cli("rlhf", "dpo", "--out", root / "dpo", "--beta", 0.5, *small)
     results["ppo"] = cli("rlhf", "ppo", "--out", root / "ppo", "--reward-model", root / "reward" / "model",
                          "--classifier", models / "imdb-sentiment", "--prompts", 16, "--iterations", 2,
@@ -105,11 +101,6 @@ def test_each_card_names_the_commands_that_made_its_inputs_in_order(pipeline):
     assert made_with("ppo") == ["pairs", "reward", "ppo"]
     assert made_with("reward-init") == ["pairs", "reward-pretrain", "reward"]
     assert made_with("reward-more") == ["pairs", "pairs", "reward"]
-    assert made_with("reward-average") == ["pairs", "reward", "reward", "reward-average"]
-    card = (root / "reward-average" / "model" / "README.md").read_text()
-    assert "mean of 2 reward models' (seeds 0, 1)" in card
-    average_line = next(line for line in card.splitlines() if "scratchml rlhf reward-average " in line)
-    assert average_line.endswith(f"{root / 'reward' / 'model'} {root / 'reward-seed1' / 'model'}")
     from scratchml.rlhf import reward
 
     assert reward.load(root / "reward-more" / "model")[2]["pairs"] == {"train": 24 + 16, "valid": 8}
@@ -156,15 +147,11 @@ def test_generate_answers_each_stdin_line_in_order(capsys, shipped, monkeypatch)
     (["reward", "--more-pairs", "nowhere"], "no such preference file"),
     (["reward", "--pairs", "nowhere"], "no such preference file"),
     (["reward-pretrain", "--valid-reviews", "0"], "--valid-reviews must be at least 1"),
-    (["reward-average", "REWARD"], "at least two reward models"),
-    (["reward-average", "REWARD", "GPT"], "not a reward model folder"),
     (["reward-pretrain", "--valid-reviews", "1000"], "too few to hold 1000 out"),
 ])
 def test_bad_settings_are_one_line_errors(capsys, shipped, args, message):
-    named = {"PAIRS": shipped / "pairs", "NEW": shipped / "new-pairs", "REWARD": shipped / "reward" / "model",
-             "GPT": shipped / "models" / "gpt-imdb"}
-    args = [str(named.get(a, a)) for a in args]
-    if args[0] in ("dpo", "reward", "reward-pretrain", "reward-average"):
+    args = [str(shipped / "pairs") if a == "PAIRS" else str(shipped / "new-pairs") if a == "NEW" else a for a in args]
+    if args[0] in ("dpo", "reward", "reward-pretrain"):
         args += [] if "--pairs" in args else ["--pairs", str(shipped / "pairs")]
         args += ["--out", str(shipped / "bad")]
     if args[0] == "ppo":

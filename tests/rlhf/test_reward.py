@@ -1,5 +1,3 @@
-import copy
-
 import pytest
 import torch
 
@@ -58,34 +56,3 @@ def test_a_folder_that_is_not_a_reward_model_is_a_clear_error(tiny_gpt_dir, tmp_
         reward.load(tiny_gpt_dir)
     with pytest.raises(ScratchMLError, match="not a reward model folder"):
         reward.load(tmp_path)
-
-
-def test_the_average_of_reward_models_is_the_mean_of_their_weights(tiny):
-    from scratchml.rlhf.reward_averaging import average_weights
-
-    model, _ = tiny
-    torch.manual_seed(0)
-    models = [RewardModel(copy.deepcopy(model)) for _ in range(3)]
-    for m in models:  # three different points around one start
-        with torch.no_grad():
-            for p in m.parameters():
-                p.add_(torch.randn_like(p))
-    expected = {k: (a + b + c) / 3 for (k, a), b, c in zip(models[0].state_dict().items(),
-                                                          models[1].state_dict().values(),
-                                                          models[2].state_dict().values())}
-    averaged = average_weights(models).state_dict()
-    for name, value in expected.items():
-        if name not in ("offset", "scale"):  # the normalization is set afterwards, on π_ref's samples
-            torch.testing.assert_close(averaged[name], value)
-
-
-def test_averaging_refuses_one_model_or_different_architectures(tiny_gpt_dir):
-    from scratchml.llm.model import GPT, GPTConfig
-    from scratchml.rlhf.reward_averaging import average_weights
-
-    model, _, _ = checkpoint.load(tiny_gpt_dir)
-    with pytest.raises(ScratchMLError, match="at least two"):
-        average_weights([RewardModel(model)])
-    wider = RewardModel(GPT(GPTConfig(**{**model.cfg.to_dict(), "d_model": 64})))
-    with pytest.raises(ScratchMLError, match="another architecture"):
-        average_weights([RewardModel(model), wider])
