@@ -1,11 +1,10 @@
-"""``scratchml rlhf annotator | pairs | cross-pairs | label | reward | dpo | ppo | eval | generate``: steering
-the GPT towards positive reviews with preferences, from the ground-truth classifier to the tuned policy.
+"""``scratchml rlhf annotator | pairs | label | reward | dpo | ppo | eval | generate``: steering the GPT towards
+positive reviews with preferences, from the ground-truth classifier to the tuned policy.
 
 The pipeline, each step one command (docs/rlhf.md):
 
     annotator  the sentiment classifier that stands in for people (models/imdb-sentiment)
     pairs      two continuations of each training prefix from π_ref, judged by the annotator
-    cross-pairs  the texts of pairs judged again, against texts of other prompts
     reward     the reward model: the GPT with a scalar head, trained on the pairs
     dpo        a policy trained on the pairs directly (β sets how far it may move from π_ref)
     ppo        a policy trained against the reward model, with a KL penalty to π_ref
@@ -128,49 +127,6 @@ def _pairs(args) -> None:
     print(json.dumps({"out": str(out), "train": args.prompts, "valid": args.valid_prompts, "noise": args.noise,
                       "labels_agreeing_with_likelier": round(float(agree), 4),
                       "mean_max_probability": round(float(np.maximum(p_a, 1 - p_a).mean()), 4)}))
-
-
-def _cross_pairs(args) -> None:
-    import numpy as np
-
-    from scratchml.files import write_text_atomic
-    from scratchml.llm import checkpoint
-    from scratchml.rlhf.annotator import SimulatedAnnotator
-    from scratchml.rlhf.preferences import compare_texts, cross_pairs, load_pairs, pair_commands, save_pairs
-    from scratchml.rlhf.sentiment import SentimentClassifier
-
-    out = Path(args.out)
-    if (out / "train.jsonl").exists():
-        raise ScratchMLError(f"{out} already holds pairs: choose another folder")
-    tokenizer = checkpoint.load(model_folder(args.reference, REFERENCE))[1]
-    eot = tokenizer.special_tokens["<|endoftext|>"]
-    annotator = SimulatedAnnotator(SentimentClassifier.load(model_folder(args.classifier, CLASSIFIER)), args.noise,
-                                   args.seed)
-    sources, held_out, made = [], [], []
-    for folder in args.pairs:  # training pairs only: held-out texts must stay unseen
-        sources += load_pairs(Path(folder) / "train.jsonl", tokenizer, eot)
-        if (Path(folder) / "valid.jsonl").exists():
-            held_out += load_pairs(Path(folder) / "valid.jsonl", tokenizer, eot)
-        made += pair_commands(folder)
-    pairs = cross_pairs(sources, tokenizer, annotator, eot, args.rounds, args.seed) if args.rounds else []
-    if args.openings:
-        from scratchml.llm.imdb import reviews
-        from scratchml.rlhf.reward_pretraining import review_openings
-
-        # reviews that open with a held-out prompt are left out, as in reward-pretrain
-        openings = [o.ids for split in ("train", "unsup")
-                    for o in review_openings(tokenizer, held_out, 0, args.seed, reviews(split))[0]]
-        log.info("%d review openings to compare", len(openings))
-        pairs += compare_texts(openings, tokenizer, annotator, eot, args.openings, args.seed)
-    if not pairs:
-        raise ScratchMLError("nothing to compare: give --rounds or --openings at least 1")
-    out.mkdir(parents=True, exist_ok=True)
-    save_pairs(out / "train.jsonl", pairs)
-    write_text_atomic(out / "commands.json",
-                      json.dumps({"commands": list(dict.fromkeys([*made, reproducing_command(args)]))}) + "\n")
-    agree = np.mean([(p.p_a >= 0.5) == (p.choice == "a") for p in pairs])
-    print(json.dumps({"out": str(out), "train": len(pairs), "noise": args.noise,
-                      "labels_agreeing_with_likelier": round(float(agree), 4)}))
 
 
 def _label(args) -> None:
@@ -303,22 +259,6 @@ def register(sub) -> None:
     p.add_argument("--classifier", help="the annotator's classifier (default: the shipped imdb-sentiment)")
     p.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     p.set_defaults(func=_pairs)
-
-    x = rsub.add_parser("cross-pairs", help="judge the texts of pairs folders again, each against texts of other "
-                        "prompts, and review openings (more comparisons for the reward model, no new sampling)")
-    x.add_argument("--pairs", action="append", required=True, metavar="DIR", help="a pairs folder whose "
-                   "DIR/train.jsonl texts are compared (held-out pairs are never read); repeatable")
-    x.add_argument("--out", required=True, metavar="DIR", help="writes DIR/train.jsonl (for reward --more-pairs)")
-    x.add_argument("--rounds", type=int, default=1, help="new comparisons per text of the pairs (default 1; 0: none)")
-    x.add_argument("--openings", type=int, default=0, help="also compare the openings of IMDb's train and unsup "
-                   "reviews (16-56 tokens; reviews opening with a held-out prompt left out), each in N comparisons "
-                   "(default 0: none)")
-    x.add_argument("--noise", type=float, default=ANNOTATOR_NOISE, help="the annotator's Bradley-Terry "
-                   f"temperature (default {ANNOTATOR_NOISE})")
-    x.add_argument("--seed", type=int, default=0)
-    x.add_argument("--reference", help="π_ref, for its tokenizer (default: the shipped gpt-imdb)")
-    x.add_argument("--classifier", help="the annotator's classifier (default: the shipped imdb-sentiment)")
-    x.set_defaults(func=_cross_pairs)
 
     lab = rsub.add_parser("label", help="a page where people judge pairs (SQLite); --export writes JSON lines")
     lab.add_argument("--pairs", metavar="FILE", help="pairs to judge (e.g. runs/pairs/valid.jsonl), added to the "

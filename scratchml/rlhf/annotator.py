@@ -36,10 +36,7 @@ class SimulatedAnnotator:
         """P(A is preferred to B) for each pair, shape (N,)."""
         if len(texts_a) != len(texts_b):
             raise ScratchMLError(f"{len(texts_a)} first texts but {len(texts_b)} second ones")
-        return self.probability_of_difference(self.classifier.logits(texts_a) - self.classifier.logits(texts_b))
-
-    def probability_of_difference(self, diff: np.ndarray) -> np.ndarray:
-        """P(A is preferred to B) from the classifier's logit differences s_A − s_B, shape (N,)."""
+        diff = self.classifier.logits(texts_a) - self.classifier.logits(texts_b)
         if self.noise == 0:
             return np.where(diff > 0, 1.0, np.where(diff < 0, 0.0, 0.5))
         return 0.5 * (1.0 + np.tanh(0.5 * diff / self.noise))

@@ -18,7 +18,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -67,49 +66,6 @@ def sample_pairs(model: GPT, tokenizer: Tokenizer, prompts: list[list[int]], ann
         bar.update(len(chunk))
     bar.close()
     return pairs
-
-
-def cross_pairs(pairs: list[Pair], tokenizer: Tokenizer, annotator: SimulatedAnnotator, eot_id: int,
-                rounds: int = 1, seed: int = 0) -> list[Pair]:
-    """New comparisons between the texts of ``pairs``, each text with ``rounds`` random partners.
-
-    The annotator judges a whole review — prompt and continuation — so any two of π_ref's texts can be
-    compared, not only the two continuations of one prompt. Ouyang et al. (2022, InstructGPT §3.5) get
-    more comparisons from each sampled response by having K responses ranked (K(K−1)/2 comparisons);
-    here sampling is what costs and judging is cheap, so every sampled text is judged again against
-    texts of other prompts. Comparisons across prompts also tie the rewards of different prompts to
-    one scale, which PPO assumes when it whitens the rewards of a batch of prompts.
-    """
-    # prompt_ids open with the end-of-text token; the whole text follows it
-    seqs = [p.prompt_ids[1:] + ids for p in pairs for ids in (p.a_ids, p.b_ids)]
-    return compare_texts(seqs, tokenizer, annotator, eot_id, rounds, seed, groups=np.arange(len(seqs)) // 2)
-
-
-def compare_texts(seqs: list[list[int]], tokenizer: Tokenizer, annotator: SimulatedAnnotator, eot_id: int,
-                  rounds: int = 1, seed: int = 0, groups: np.ndarray | None = None) -> list[Pair]:
-    """Random comparisons between whole texts (token ids after the end-of-text token), each text in
-    ``rounds`` of them, two texts of one group never together. A comparison is a pair with an empty
-    prompt (the end-of-text token) whose continuations are the two texts: the reward model reads the
-    same tokens as when the text was a prompt and its continuation."""
-    if rounds < 1:
-        raise ScratchMLError(f"rounds must be at least 1, got {rounds}")
-    if len(seqs) < 4:
-        raise ScratchMLError(f"{len(seqs)} texts are too few to compare")
-    groups = np.arange(len(seqs)) if groups is None else groups
-    texts = [tokenizer.decode([t for t in s if t != eot_id]) for s in seqs]
-    logits = annotator.classifier.logits(texts)
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(rounds):
-        order = rng.permutation(len(seqs))
-        first, second = order[0:len(order) - 1:2], order[1::2]
-        apart = groups[first] != groups[second]
-        first, second = first[apart], second[apart]
-        p_a = annotator.probability_of_difference(logits[first] - logits[second])
-        prefers_a = annotator.rng.random(len(p_a)) < p_a
-        out += [Pair("", texts[i], texts[j], "a" if a else "b", [eot_id], seqs[i], seqs[j], round(float(p), 6))
-                for i, j, a, p in zip(first.tolist(), second.tolist(), prefers_a, p_a)]
-    return out
 
 
 def save_pairs(path, pairs: list[Pair]) -> None:

@@ -43,11 +43,6 @@ def pipeline(tmp_path_factory, tiny_gpt_dir):
     results["pairs-unsup"] = cli("rlhf", "pairs", "--out", root / "pairs-unsup", "--split", "unsup", "--prompts", 16,
                                  "--valid-prompts", 0, "--max-new-tokens", 6, "--classifier",
                                  models / "imdb-sentiment", *common)
-    results["cross-pairs"] = cli("rlhf", "cross-pairs", "--pairs", root / "pairs", "--pairs", root / "pairs-unsup",
-                                 "--rounds", 2, "--out", root / "cross", "--classifier", models / "imdb-sentiment",
-                                 *common)
-    results["openings"] = cli("rlhf", "cross-pairs", "--pairs", root / "pairs", "--rounds", 0, "--openings", 1,
-                              "--out", root / "openings", "--classifier", models / "imdb-sentiment", *common)
     small = ["--pairs", root / "pairs", "--epochs", 1, "--batch-size", 8, "--lr", 1e-3, "--warmup-steps", 1, *common]
     results["reward"] = cli("rlhf", "reward", "--out", root / "reward", *small)
     results["reward-pretrain"] = cli("rlhf", "reward-pretrain", "--out", root / "reward-pretrain", "--valid-reviews",
@@ -56,8 +51,6 @@ def pipeline(tmp_path_factory, tiny_gpt_dir):
                                  root / "reward-pretrain" / "model", *small)
     results["reward-more"] = cli("rlhf", "reward", "--out", root / "reward-more", "--more-pairs", root / "pairs-unsup",
                                  *small)
-    results["reward-cross"] = cli("rlhf", "reward", "--out", root / "reward-cross", "--more-pairs", root / "cross",
-                                  *small)
     results["dpo"] = cli("rlhf", "dpo", "--out", root / "dpo", "--beta", 0.5, *small)
     results["ppo"] = cli("rlhf", "ppo", "--out", root / "ppo", "--reward-model", root / "reward" / "model",
                          "--classifier", models / "imdb-sentiment", "--prompts", 16, "--iterations", 2,
@@ -89,20 +82,6 @@ def test_every_step_of_the_pipeline_runs_and_writes_its_model(pipeline):
     assert [len((root / "pairs" / f).read_text().splitlines()) for f in ("train.jsonl", "valid.jsonl")] == [24, 8]
     assert len((root / "pairs-unsup" / "train.jsonl").read_text().splitlines()) == 16
     assert not (root / "pairs-unsup" / "valid.jsonl").exists()  # only more training pairs
-    # each of the 80 training texts judged twice more; a partner from its own pair is skipped
-    assert 70 <= len((root / "cross" / "train.jsonl").read_text().splitlines()) <= 80
-    def texts(path):
-        return {r["prompt"] + r[side] for r in map(json.loads, path.open()) for side in ("a", "b")}
-
-    training = texts(root / "pairs" / "train.jsonl") | texts(root / "pairs-unsup" / "train.jsonl")
-    assert texts(root / "cross" / "train.jsonl") <= training  # held-out texts are never compared
-    # review openings: none opens with a held-out prompt
-    openings = texts(root / "openings" / "train.jsonl")
-    assert openings and all(any(r.text.startswith(o) for r in fake_reviews("train")) for o in openings)
-    held_out = [json.loads(line)["prompt_ids"][1:] for line in (root / "pairs" / "valid.jsonl").open()]
-    rows = [json.loads(line) for line in (root / "openings" / "train.jsonl").open()]
-    opening_ids = [r[side] for r in rows for side in ("a_ids", "b_ids")]
-    assert not any(ids[:len(prompt)] == prompt for ids in opening_ids for prompt in held_out)
     for step in ("reward", "dpo", "ppo"):
         assert (root / step / "model" / "config.json").exists(), step
     assert (root / "ppo" / "training.png").stat().st_size > 1000  # the PPO curves
@@ -122,7 +101,6 @@ def test_each_card_names_the_commands_that_made_its_inputs_in_order(pipeline):
     assert made_with("ppo") == ["pairs", "reward", "ppo"]
     assert made_with("reward-init") == ["pairs", "reward-pretrain", "reward"]
     assert made_with("reward-more") == ["pairs", "pairs", "reward"]
-    assert made_with("reward-cross") == ["pairs", "pairs", "cross-pairs", "reward"]
     from scratchml.rlhf import reward
 
     assert reward.load(root / "reward-more" / "model")[2]["pairs"] == {"train": 24 + 16, "valid": 8}
