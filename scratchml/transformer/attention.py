@@ -47,9 +47,11 @@ def attention_in_slices(q, k, v, mask=None, max_scores: int = 1 << 20) -> torch.
     if rows >= B:
         return scaled_dot_product_attention(q, k, v, mask)[0]
     per_row = mask is not None and mask.dim() == 4 and mask.size(0) == B  # else it broadcasts over rows
-    return torch.cat([scaled_dot_product_attention(q[i:i + rows], k[i:i + rows], v[i:i + rows],
-                                                   mask[i:i + rows] if per_row else mask)[0]
-                      for i in range(0, B, rows)])
+    masks = mask.split(rows) if per_row else [mask] * len(range(0, B, rows))
+    # split, not indexing: autograd joins the slices' gradients with one concatenation, where each
+    # indexed slice would write its gradient into a zero tensor of the full size
+    return torch.cat([scaled_dot_product_attention(qi, ki, vi, mi)[0]
+                      for qi, ki, vi, mi in zip(q.split(rows), k.split(rows), v.split(rows), masks)])
 
 
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:

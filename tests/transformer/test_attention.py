@@ -106,3 +106,18 @@ def test_attention_in_slices_is_bit_for_bit_the_whole_batch_at_once(mask_kind):
     whole, _ = scaled_dot_product_attention(q, k, v, mask)
     for max_scores in (1, 2 * H * T * T, 10 ** 9):  # one row, two rows (the last slice shorter), all rows
         assert torch.equal(attention_in_slices(q, k, v, mask, max_scores), whole)
+
+
+@pytest.mark.parametrize("mask_kind", ["causal", "padding"])
+def test_attention_in_slices_gradients_match_torch_sdpa(mask_kind):
+    g = torch.Generator().manual_seed(5)
+    B, H, T, Dh = 5, 3, 6, 8
+    q, k, v = (torch.randn(B, H, T, Dh, generator=g, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    tokens = torch.randint(1, 9, (B, T), generator=g)
+    tokens[1, 4:] = tokens[3, 2:] = 0
+    mask = causal_mask(T) if mask_kind == "causal" else padding_mask(tokens, 0)
+    upstream = torch.randn(B, H, T, Dh, generator=g, dtype=torch.float64)
+    ours = torch.autograd.grad(attention_in_slices(q, k, v, mask, 2 * H * T * T), (q, k, v), upstream)
+    ref = torch.autograd.grad(F.scaled_dot_product_attention(q, k, v, attn_mask=mask), (q, k, v), upstream)
+    for a, b in zip(ours, ref):
+        assert torch.allclose(a, b, atol=1e-10)
