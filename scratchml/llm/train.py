@@ -34,6 +34,7 @@ from scratchml.files import refuse_fresh_start, write_text_atomic
 from scratchml.llm import checkpoint, data, imdb
 from scratchml.llm.card import model_card
 from scratchml.llm.config import TrainConfig
+from scratchml.llm.cross_entropy import cross_entropy
 from scratchml.llm.model import GPT, GPTConfig
 from scratchml.llm.plots import plot_metrics
 from scratchml.training import append_metrics, load_optimizer, optimizer_tensors, truncate_metrics
@@ -107,7 +108,7 @@ def _step(model: GPT, optimizer, x: torch.Tensor, y: torch.Tensor, lr: float, cl
         group["lr"] = lr
     with autocast(x.device, bf16):
         logits = model(x)  # (B, T, V)
-    loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+    loss = cross_entropy(logits.flatten(0, 1), y.flatten())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if clip_norm:
