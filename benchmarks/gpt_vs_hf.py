@@ -3,7 +3,8 @@
 Training: the same configuration (the default recipe's: 6 layers of width 384, 6 heads, context 256,
 vocabulary 8,192), the same initial weights (ours exported to GPT-2's format), the same batches of
 token ids, the same thread count, the same precision (bfloat16 autocast where the CPU computes it
-natively, as ``scratchml llm train`` does; float32 elsewhere), the same loss and AdamW step. The two
+natively, as ``scratchml llm train`` does; float32 elsewhere), the same loss — each side computing it
+as its library does (ours fused with its gradient, theirs with ``F.cross_entropy``) — and AdamW step. The two
 alternate in rounds of ``--steps`` steps; each keeps its best round (this machine is shared).
 transformers runs its default attention (PyTorch's fused ``scaled_dot_product_attention``).
 
@@ -28,6 +29,7 @@ import transformers
 
 from scratchml.bpe import Tokenizer
 from scratchml.llm import GPT, GPTConfig, Sampling, export_hf
+from scratchml.llm.cross_entropy import cross_entropy
 from scratchml.llm.generate import generate
 from scratchml.transformer.precision import autocast, use_bf16
 
@@ -65,7 +67,10 @@ def training(ours, theirs, steps: int, rounds: int, bf16: bool) -> dict:
                 x, y = batch[:, :-1], batch[:, 1:]
                 with autocast(torch.device("cpu"), bf16):
                     logits = logits_of(model, name, x)
-                loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+                if name == "ours":  # the loss `scratchml llm train` computes
+                    loss = cross_entropy(logits.flatten(0, 1), y.flatten())
+                else:  # the one GPT2LMHeadModel computes from labels
+                    loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
                 optimizers[name].zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
