@@ -20,7 +20,7 @@ class _CrossEntropy(torch.autograd.Function):
     def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, rows: int) -> torch.Tensor:
         n = logits.size(0)
         grad = torch.empty_like(logits)
-        total = torch.zeros((), dtype=torch.float32)
+        total = torch.zeros((), dtype=torch.float32, device=logits.device)
         for i in range(0, n, rows):
             z = logits[i:i + rows].float()  # (rows, V)
             y = targets[i:i + rows, None]   # (rows, 1)
