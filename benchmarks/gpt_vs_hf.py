@@ -29,8 +29,8 @@ import transformers
 
 from scratchml.bpe import Tokenizer
 from scratchml.llm import GPT, GPTConfig, Sampling, export_hf
-from scratchml.llm.cross_entropy import cross_entropy
 from scratchml.llm.generate import generate
+from scratchml.transformer.cross_entropy import cross_entropy
 from scratchml.transformer.precision import autocast, use_bf16
 
 CONFIG = GPTConfig(vocab_size=8192, context=256, d_model=384, n_layers=6, n_heads=6, eot_id=8191)

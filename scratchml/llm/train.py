@@ -34,10 +34,10 @@ from scratchml.files import refuse_fresh_start, write_text_atomic
 from scratchml.llm import checkpoint, data, imdb
 from scratchml.llm.card import model_card
 from scratchml.llm.config import TrainConfig
-from scratchml.llm.cross_entropy import cross_entropy
 from scratchml.llm.model import GPT, GPTConfig
 from scratchml.llm.plots import plot_metrics
 from scratchml.training import append_metrics, load_optimizer, optimizer_tensors, truncate_metrics
+from scratchml.transformer.cross_entropy import cross_entropy
 from scratchml.transformer.precision import autocast, use_bf16
 
 log = logging.getLogger("scratchml.llm")

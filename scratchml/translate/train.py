@@ -26,12 +26,12 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from scratchml.errors import ScratchMLError
 from scratchml.files import refuse_fresh_start
 from scratchml.transformer import autocast, use_bf16
+from scratchml.transformer.cross_entropy import cross_entropy
 from scratchml.translate import checkpoint
 from scratchml.translate.batching import collate, make_batches
 from scratchml.translate.config import TrainConfig, TransformerConfig, preset
@@ -55,7 +55,7 @@ def batch_loss(model, src, tgt_in, tgt_out, pad_id, smoothing, n_tokens, world_s
     real = tgt_out != pad_id  # (B, T): project and score only real target tokens
     with autocast(src.device, bf16):
         logits = model(src, tgt_in, select=real)  # (N, V)
-    loss_sum = F.cross_entropy(logits.float(), tgt_out[real], label_smoothing=smoothing, reduction="sum")
+    loss_sum = cross_entropy(logits, tgt_out[real], smoothing, reduction="sum")
     return loss_sum / n_tokens * world_size, loss_sum.detach()
 
 

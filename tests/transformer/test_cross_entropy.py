@@ -4,20 +4,22 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scratchml.llm.cross_entropy import cross_entropy
+from scratchml.transformer.cross_entropy import cross_entropy
 
 
 @pytest.mark.parametrize("rows", [1, 3, 64])  # 3 does not divide the 10 rows: the last block is shorter
-def test_loss_and_gradient_match_torch_in_float64(rows):
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_loss_and_gradient_match_torch_in_float64(rows, smoothing, reduction):
     g = torch.Generator().manual_seed(0)
     logits = (5 * torch.randn(10, 17, generator=g, dtype=torch.float64)).requires_grad_()
     targets = torch.randint(0, 17, (10,), generator=g)
     upstream = torch.tensor(0.7, dtype=torch.float64)
-    ours = cross_entropy(logits, targets, rows)
+    ours = cross_entropy(logits, targets, smoothing, reduction, rows)
     (grad,) = torch.autograd.grad(ours, logits, upstream)
-    ref = F.cross_entropy(logits, targets)
+    ref = F.cross_entropy(logits, targets, label_smoothing=smoothing, reduction=reduction)
     (ref_grad,) = torch.autograd.grad(ref, logits, upstream)
-    assert torch.allclose(ours.double(), ref, atol=1e-6)
+    assert torch.allclose(ours.double(), ref, rtol=1e-6, atol=1e-6)
     assert torch.allclose(grad, ref_grad, atol=1e-12)
 
 
@@ -35,6 +37,11 @@ def test_bfloat16_logits_give_the_float32_loss_and_a_bfloat16_gradient():
     assert torch.allclose(logits.grad.float(), ref_logits.grad, atol=1e-4, rtol=1e-2)
 
 
-def test_bad_shapes_are_refused():
-    with pytest.raises(ValueError, match="expected logits"):
-        cross_entropy(torch.zeros(2, 3, 4), torch.zeros(2, 3, dtype=torch.long))
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(logits=torch.zeros(2, 3, 4), targets=torch.zeros(2, 3, dtype=torch.long)), "expected logits"),
+    (dict(logits=torch.zeros(2, 3), targets=torch.zeros(2, dtype=torch.long), reduction="none"), "reduction"),
+    (dict(logits=torch.zeros(2, 3), targets=torch.zeros(2, dtype=torch.long), smoothing=1.0), "smoothing"),
+])
+def test_bad_arguments_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        cross_entropy(**kwargs)
