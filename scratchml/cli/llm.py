@@ -182,6 +182,7 @@ def register(sub) -> None:
     for name, kind, text in [
         ("max_steps", int, "optimizer steps; the learning rate's cosine ends there"),
         ("batch_size", int, "windows of --context tokens per step"), ("lr", float, "peak learning rate"),
+        ("min_lr_ratio", float, "the cosine decays to lr x this"), ("beta2", float, "AdamW's second-moment decay"),
         ("warmup_steps", int, None), ("weight_decay", float, None), ("dropout", float, None),
         ("context", int, "tokens the model reads"), ("d_model", int, None), ("n_layers", int, None),
         ("n_heads", int, None), ("vocab_size", int, "BPE vocabulary, the end-of-text token included"),

@@ -16,7 +16,8 @@ class TrainConfig:
     batch_size: int = 32      # windows per step: 8,192 tokens at context 256
     max_steps: int = 2800      # about 1 epoch of the 24 M training tokens
     lr: float = 1e-3
-    min_lr_ratio: float = 0.1
+    min_lr_ratio: float = 0.1  # the cosine ends at lr x this
+    beta2: float = 0.95       # AdamW's second-moment decay
     warmup_steps: int = 200
     weight_decay: float = 0.1
     clip_norm: float = 1.0
@@ -37,6 +38,8 @@ class TrainConfig:
             (self.n_heads > 0 and self.d_model % self.n_heads != 0,
              f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}"),
             (not 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
+            (not 0 <= self.beta2 < 1, f"beta2 must be in [0, 1), got {self.beta2}"),
+            (not 0 <= self.min_lr_ratio <= 1, f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}"),
             (not 0 < self.valid_fraction < 1, "valid_fraction must be in (0, 1)"),
             (self.warmup_steps < 0 or self.minutes < 0 or self.train_limit < 0,
              "warmup_steps, minutes and train_limit must not be negative"),

@@ -3,9 +3,9 @@
 The recipe (Radford et al. 2019; Karpathy's nanoGPT for the small-scale settings):
 
 - loss: the mean cross-entropy of every next token of every window (data.py);
-- AdamW (Loshchilov & Hutter 2019), betas (0.9, 0.95), weight decay 0.1 on the matrices only (not
+- AdamW (Loshchilov & Hutter 2019), betas (0.9, ``beta2``), weight decay 0.1 on the matrices only (not
   on biases, LayerNorm gains, or the embeddings, which are looked up rather than multiplied);
-- learning rate: a linear warm-up, then a cosine decay to a tenth of the peak at ``max_steps``;
+- learning rate: a linear warm-up, then a cosine decay to ``min_lr_ratio`` of the peak at ``max_steps``;
 - gradients clipped to norm 1;
 - bfloat16 matrix products where the CPU or GPU computes them natively (``transformer.precision``).
 
@@ -58,7 +58,7 @@ def _optimizer(model: GPT, cfg: TrainConfig) -> torch.optim.Optimizer:
     rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and n not in ("tokens.weight",
                                                                                         "positions.weight"))]
     return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": rest, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+                              {"params": rest, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, cfg.beta2))
 
 
 def _streams(out: Path, tokenizer: Tokenizer, cfg: TrainConfig, progress: bool) -> tuple[np.ndarray, np.ndarray, int]:
@@ -129,9 +129,10 @@ def _resumed(ckpt: Path, cfg: TrainConfig):
     if changed:
         raise ScratchMLError(f"{ckpt} was trained with " + ", ".join(f"{k}={getattr(saved, k)}" for k in changed)
                              + ": resume with those")
-    if saved.max_steps != cfg.max_steps or saved.lr != cfg.lr:
-        log.warning("max_steps or lr changed (%d, %g -> %d, %g): the learning rate's curve changes from here on",
-                    saved.max_steps, saved.lr, cfg.max_steps, cfg.lr)
+    changed = [f"{k} {getattr(saved, k)} -> {getattr(cfg, k)}" for k in ("max_steps", "lr", "min_lr_ratio",
+               "warmup_steps", "beta2", "weight_decay", "clip_norm") if getattr(saved, k) != getattr(cfg, k)]
+    if changed:
+        log.warning("%s: the optimizer runs with the new settings from here on", ", ".join(changed))
     return model, tokenizer, meta, checkpoint.load_train_state(ckpt)
 
 

@@ -55,10 +55,32 @@ def test_a_resumed_run_ends_exactly_where_the_uninterrupted_one_does(tmp_path):
     assert list(map(without_clock, rows[0])) == list(map(without_clock, rows[1]))
 
 
-def test_the_schedule_warms_up_then_decays_by_cosine_to_a_tenth():
+def test_the_schedule_warms_up_then_decays_by_cosine_to_its_floor():
     cfg = TrainConfig(lr=1e-3, warmup_steps=10, max_steps=110)
     assert learning_rate(5, cfg) == pytest.approx(5e-4) and learning_rate(10, cfg) == pytest.approx(1e-3)
     assert learning_rate(60, cfg) == pytest.approx(0.55e-3) and learning_rate(110, cfg) == pytest.approx(1e-4)
+    to_zero = TrainConfig(lr=1e-3, warmup_steps=10, max_steps=110, min_lr_ratio=0.0)
+    assert learning_rate(60, to_zero) == pytest.approx(0.5e-3) and learning_rate(110, to_zero) == pytest.approx(0.0)
+
+
+def test_the_optimizer_settings_take_effect_and_a_resume_that_changes_them_says_so(tmp_path, caplog):
+    import logging
+    cfg = TrainConfig(**{**TINY.__dict__, "beta2": 0.99})
+    for run, c in (("a", TINY), ("b", cfg)):
+        train(c, tmp_path / run, progress=False, stop_after=3)
+    a, _, _ = checkpoint.load(tmp_path / "a" / "checkpoint")
+    b, _, _ = checkpoint.load(tmp_path / "b" / "checkpoint")
+    assert not torch.equal(a.ln.weight, b.ln.weight)  # AdamW's first step ignores beta2; the next ones do not
+    logging.getLogger("scratchml").addHandler(caplog.handler)
+    try:
+        train(TrainConfig(**{**cfg.__dict__, "min_lr_ratio": 0.0}), tmp_path / "b", resume=True, progress=False,
+              stop_after=4)
+    finally:
+        logging.getLogger("scratchml").removeHandler(caplog.handler)
+    assert "min_lr_ratio 0.1 -> 0.0" in caplog.text
+    for bad in ({"beta2": 1.0}, {"min_lr_ratio": -0.1}):
+        with pytest.raises(ScratchMLError, match=next(iter(bad))):
+            train(TrainConfig(**{**TINY.__dict__, **bad}), tmp_path / "bad", progress=False)
 
 
 def test_every_epoch_visits_each_window_once_in_its_own_order():
