@@ -10,7 +10,8 @@ transformers runs its default attention (PyTorch's fused ``scaled_dot_product_at
 
 Generation: 128 new tokens after a 16-token prompt, greedy, batch 1 and batch 8: ours with the
 key/value cache, ours recomputing the whole sequence at every step, and transformers' ``generate``
-(with its cache) on the same weights. The end-of-text token's embedding is zeroed so that no row
+(with its cache) on the same weights, all three in the training's precision (as ``scratchml llm
+generate`` chooses it). The end-of-text token's embedding is zeroed so that no row
 stops early.
 
 The last stdout line is one JSON object.
@@ -85,7 +86,7 @@ def training(ours, theirs, steps: int, rounds: int, bf16: bool) -> dict:
             "train_ratio": round(best["ours"] / best["hf"], 3)}
 
 
-def generation(ours, theirs, rounds: int) -> dict:
+def generation(ours, theirs, rounds: int, bf16: bool) -> dict:
     ours.eval()
     theirs.eval()
     new, result = 128, {}
@@ -95,13 +96,14 @@ def generation(ours, theirs, rounds: int) -> dict:
         for _ in range(rounds):
             for name in ("cache", "no_cache", "hf"):
                 start = time.perf_counter()
-                if name == "hf":
-                    with torch.inference_mode():
+                if name == "hf":  # no_grad, as ours: autocast then converts each weight once per call
+                    with torch.no_grad(), autocast(torch.device("cpu"), bf16):
                         out = theirs.generate(prompts, max_new_tokens=new, min_new_tokens=new, do_sample=False,
                                               pad_token_id=CONFIG.eot_id)
                     made = out.size(1) - prompts.size(1)
                 else:
-                    out = generate(ours, prompts.tolist(), new, Sampling(greedy=True), use_cache=name == "cache")
+                    out = generate(ours, prompts.tolist(), new, Sampling(greedy=True), use_cache=name == "cache",
+                                   bf16=bf16)
                     made = min(map(len, out))
                 assert made == new, f"{name} made {made} tokens"
                 best[name] = max(best.get(name, 0.0), batch * new / (time.perf_counter() - start))
@@ -127,7 +129,7 @@ def main():
     result = {"benchmark": "gpt_vs_hf", "config": CONFIG.to_dict(), "batch": BATCH, "threads": torch.get_num_threads(),
               "precision": "bfloat16" if bf16 else "float32", "transformers": transformers.__version__}
     result.update(training(ours, theirs, args.steps, args.rounds, bf16))
-    result.update(generation(ours, theirs, args.rounds))
+    result.update(generation(ours, theirs, args.rounds, bf16))
     result["cache_speedup"] = result["cache_speedup_b1"]
     result.update({"load_average_before": [round(x, 2) for x in load_before],
                    "load_average_after": [round(x, 2) for x in os.getloadavg()]})

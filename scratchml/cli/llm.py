@@ -55,6 +55,7 @@ def _generate(args) -> None:
     import torch
 
     from scratchml.llm.generate import Sampling, generate
+    from scratchml.transformer.precision import use_bf16
 
     set_threads(args.threads)
     sampling = Sampling(args.temperature, args.top_k, args.top_p, args.greedy)
@@ -72,6 +73,7 @@ def _generate(args) -> None:
     ids = [_prompt_ids(tokenizer, model.cfg.eot_id, p, room) for p in prompts for _ in range(args.n)]
     texts = [p for p in prompts for _ in range(args.n)]
     generator = torch.Generator().manual_seed(args.seed)
+    bf16 = use_bf16(next(model.parameters()).device, args.bf16)
     if len(ids) == 1:  # one text: stream it as it comes, character by character
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         sys.stdout.write(texts[0])
@@ -80,10 +82,11 @@ def _generate(args) -> None:
         def show(_row, token):
             sys.stdout.write(decoder.decode(tokenizer.token_bytes(token)))
             sys.stdout.flush()
-        generate(model, ids, args.max_new_tokens, sampling, generator, on_token=show)
+        generate(model, ids, args.max_new_tokens, sampling, generator, on_token=show, bf16=bf16)
         print(decoder.decode(b"", final=True))
         return
-    for k, (text, new) in enumerate(zip(texts, generate(model, ids, args.max_new_tokens, sampling, generator))):
+    continuations = generate(model, ids, args.max_new_tokens, sampling, generator, bf16=bf16)
+    for k, (text, new) in enumerate(zip(texts, continuations)):
         print(f"--- {k + 1}/{len(ids)}")
         print(text + tokenizer.decode(new))
 
@@ -210,6 +213,7 @@ def register(sub) -> None:
     g.add_argument("-n", type=int, default=1, help="continuations per prompt")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
+    add_bf16(g)
     g.set_defaults(func=_generate)
 
     s = lsub.add_parser("score", help="bits per byte of a text under the model (JSON line)")

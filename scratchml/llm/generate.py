@@ -29,6 +29,7 @@ import torch
 
 from scratchml.errors import ScratchMLError
 from scratchml.llm.model import GPT
+from scratchml.transformer.precision import autocast
 
 
 @dataclass(frozen=True)
@@ -86,15 +87,15 @@ def left_padded(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Te
     return ids.to(device), mask.to(device)
 
 
-@torch.inference_mode()
 def generate(model: GPT, prompts: list[list[int]], max_new_tokens: int, sampling: Sampling = Sampling(),
              generator: torch.Generator | None = None, use_cache: bool = True,
-             on_token: Callable[[int, int], None] | None = None) -> list[list[int]]:
+             on_token: Callable[[int, int], None] | None = None, bf16: bool = False) -> list[list[int]]:
     """Continue each prompt (token ids; each must be non-empty: start it with the end-of-text token
     for text from scratch) by up to ``max_new_tokens`` tokens; returns the new tokens of each.
     ``on_token(row, token)`` is called for each new token as it comes (streaming). Without the cache
     every step runs the whole sequence again: the same computation, slower (for tests and benchmarks;
-    the floating-point sums run in another order, so a near-tie between two tokens could tip)."""
+    the floating-point sums run in another order, so a near-tie between two tokens could tip).
+    ``bf16``: matrix products in bfloat16 (``scratchml.transformer.precision``)."""
     sampling.check()
     if not prompts or not all(prompts):
         raise ScratchMLError("every prompt needs at least one token (the end-of-text token starts a text)")
@@ -105,11 +106,25 @@ def generate(model: GPT, prompts: list[list[int]], max_new_tokens: int, sampling
         raise ScratchMLError(f"{longest} prompt tokens + {max_new_tokens} new ones exceed the model's context of "
                              f"{model.cfg.context} tokens")
     device = next(model.parameters()).device
-    eot = model.cfg.eot_id
-    ids, mask = left_padded(prompts, eot, device)
     was_training = model.training
     model.eval()  # no dropout while generating
-    cache = model.new_cache() if use_cache else None
+    # no_grad rather than inference_mode: autocast keeps its bfloat16 copy of each weight for the
+    # whole call only outside inference mode. Inside, it would convert every weight again at every
+    # step, and for one new token per step that conversion costs more than the products themselves.
+    try:
+        with torch.no_grad(), autocast(device, bf16):
+            return _generate(model, prompts, max_new_tokens, sampling, generator, use_cache, on_token, device)
+    finally:
+        model.train(was_training)
+
+
+def _generate(model, prompts, max_new_tokens, sampling, generator, use_cache, on_token, device):
+    """The decoding loop of ``generate``, which checked the arguments."""
+    eot = model.cfg.eot_id
+    ids, mask = left_padded(prompts, eot, device)
+    # bfloat16 gets the preallocated cache, whose shapes do not change from step to step (see
+    # StaticKVCache); float32 keeps the growing one, whose sums run over exactly the positions so far
+    cache = model.new_cache(static=torch.is_autocast_enabled(device.type)) if use_cache else None
     logits = model(ids, mask, cache, last_only=True)[:, -1]  # (B, V)
     done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
     out: list[list[int]] = [[] for _ in prompts]
@@ -130,5 +145,4 @@ def generate(model: GPT, prompts: list[list[int]], max_new_tokens: int, sampling
         else:
             ids = torch.cat([ids, token[:, None]], dim=1)
             logits = model(ids, mask, last_only=True)[:, -1]
-    model.train(was_training)
     return out

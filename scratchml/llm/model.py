@@ -27,8 +27,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-from scratchml.transformer import Block, Dropout, KVCache
+from scratchml.transformer import Block, Dropout, KVCache, StaticKVCache
 
 
 @dataclass(frozen=True)
@@ -56,17 +57,20 @@ def positions_of(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
-def attention_mask_for(t: int, attention_mask: torch.Tensor | None, past: int, device) -> torch.Tensor:
+def attention_mask_for(t: int, attention_mask: torch.Tensor | None, past: int, device,
+                       width: int | None = None) -> torch.Tensor:
     """Which keys each of the T newest queries may see: (T, S) causal, or (B, 1, T, S) when some keys
     are padding. Every query also sees itself, so that a padding query (whose output nobody reads)
-    never has all its scores at -inf, which would make NaNs."""
-    s = past + t
+    never has all its scores at -inf, which would make NaNs. ``width``: the keys a
+    ``StaticKVCache`` returns (its capacity), of which only the first past + T are written; the
+    causal mask already hides the others."""
+    s = width or past + t
     causal = torch.ones(t, s, dtype=torch.bool, device=device).tril(diagonal=past)  # (T, S)
     if attention_mask is None:
         return causal
     itself = torch.zeros(t, s, dtype=torch.bool, device=device)
-    itself[torch.arange(t), torch.arange(past, s)] = True
-    keys = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, S)
+    itself[torch.arange(t), torch.arange(past, past + t)] = True
+    keys = F.pad(attention_mask.bool(), (0, s - attention_mask.size(1)))[:, None, None, :]  # (B, 1, 1, S)
     return (causal & keys) | itself
 
 
@@ -96,7 +100,11 @@ class GPT(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def new_cache(self) -> list[KVCache]:
+    def new_cache(self, static: bool = False) -> list[KVCache]:
+        """One key/value cache per layer; ``static``: preallocated for the whole context
+        (``StaticKVCache``), else growing with every step."""
+        if static:
+            return [StaticKVCache(self.cfg.context) for _ in self.layers]
         return [KVCache() for _ in self.layers]
 
     def hidden(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
@@ -111,7 +119,8 @@ class GPT(nn.Module):
             pos = torch.arange(past, past + T, device=ids.device)  # (T,)
         else:
             pos = positions_of(attention_mask)[:, past:]  # (B, T)
-        mask = attention_mask_for(T, attention_mask, past, ids.device)
+        width = cache[0].capacity if cache and isinstance(cache[0], StaticKVCache) else None
+        mask = attention_mask_for(T, attention_mask, past, ids.device, width)
         x = self.dropout(self.tokens(ids) + self.positions(pos))  # (B, T, C)
         for i, layer in enumerate(self.layers):
             x = layer(x, mask, cache=cache[i] if cache else None)

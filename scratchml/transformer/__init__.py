@@ -4,7 +4,7 @@ dropout, and the choice of precision. Models assemble these; none writes its own
 
 from scratchml.transformer.attention import MultiHeadAttention, scaled_dot_product_attention
 from scratchml.transformer.blocks import Block, DecoderBlock, PostLNBlock
-from scratchml.transformer.cache import DecoderCache, KVCache
+from scratchml.transformer.cache import DecoderCache, KVCache, StaticKVCache
 from scratchml.transformer.dropout import Dropout
 from scratchml.transformer.feedforward import FeedForward
 from scratchml.transformer.masks import causal_mask, padding_mask
@@ -12,5 +12,5 @@ from scratchml.transformer.positions import sinusoidal_positions
 from scratchml.transformer.precision import autocast, bf16_is_native, use_bf16
 
 __all__ = ["Block", "DecoderBlock", "DecoderCache", "Dropout", "FeedForward", "KVCache", "MultiHeadAttention",
-           "PostLNBlock", "autocast", "bf16_is_native", "causal_mask", "padding_mask",
+           "PostLNBlock", "StaticKVCache", "autocast", "bf16_is_native", "causal_mask", "padding_mask",
            "scaled_dot_product_attention", "sinusoidal_positions", "use_bf16"]

@@ -34,6 +34,36 @@ def test_the_cache_and_the_batch_give_the_tokens_of_recomputing_each_prompt_alon
         assert batched == [run([p], use_cache=True)[0] for p in PROMPTS]
 
 
+def test_the_static_cache_gives_the_logits_of_recomputing_padded_prompts():
+    from scratchml.llm.generate import left_padded
+    model = tiny_gpt().double()
+    ids, mask = left_padded([p + [5, 6, 7] for p in PROMPTS], model.cfg.eot_id, "cpu")  # (4, 13)
+    full = model(ids, mask)
+    cache = model.new_cache(static=True)
+    steps = [model(ids[:, :10], mask[:, :10], cache)] + [model(ids[:, t:t + 1], mask[:, :t + 1], cache)
+                                                         for t in range(10, 13)]
+    real = mask.bool()  # the logits of padding positions are never read
+    assert torch.allclose(torch.cat(steps, dim=1)[real], full[real], atol=1e-10)
+
+
+def test_bfloat16_generation_stays_close_to_float32_and_leaves_the_model_as_it_was():
+    model = tiny_gpt().train()
+    prompt = torch.tensor([PROMPTS[0]])
+    with torch.no_grad():
+        want = model.eval()(prompt)[0, -1]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            cache = model.new_cache(static=True)
+            model(prompt[:, :-1], None, cache)  # all of the prompt but its last token, into the cache
+            got = model(prompt[:, -1:], None, cache)[0, -1].float()
+    assert got.dtype == torch.float32 and not torch.equal(got, want)  # computed in bfloat16 ...
+    assert torch.allclose(got, want, atol=2e-2)                        # ... and close to float32
+    model.train()
+    out = generate(model, PROMPTS, 12, Sampling(temperature=0.9), torch.Generator().manual_seed(1), bf16=True)
+    again = generate(model, PROMPTS, 12, Sampling(temperature=0.9), torch.Generator().manual_seed(1), bf16=True)
+    assert out == again and any(out)
+    assert model.training and all(p.dtype == torch.float32 and p.grad is None for p in model.parameters())
+
+
 def test_greedy_generation_equals_transformers_generate(tmp_path):
     transformers = pytest.importorskip("transformers", reason="the reference generate() is transformers'")
     tok = Tokenizer.train(["a movie about movies, the best movie of all"] * 4, 280, ["<|endoftext|>"], progress=False)

@@ -6,7 +6,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from scratchml.transformer import KVCache, MultiHeadAttention, causal_mask, padding_mask, scaled_dot_product_attention
+from scratchml.transformer import (
+    KVCache,
+    MultiHeadAttention,
+    StaticKVCache,
+    causal_mask,
+    padding_mask,
+    scaled_dot_product_attention,
+)
 from scratchml.transformer.attention import attention_in_slices
 
 
@@ -64,15 +71,25 @@ def test_multi_head_attention_matches_nn_multihead_attention(use, bias):
     assert torch.allclose(got, want, atol=1e-10)
 
 
-def test_kv_cache_gives_the_same_outputs_as_recomputing_everything():
+@pytest.mark.parametrize("static", [False, True])
+def test_kv_cache_gives_the_same_outputs_as_recomputing_everything(static):
     torch.manual_seed(2)
     attn = MultiHeadAttention(16, 4).eval()
     x = torch.randn(3, 6, 16)
     full = attn(x, causal_mask(6))
-    cache = KVCache()
-    steps = [attn(x[:, t:t + 1], causal_mask(t + 1)[t:], cache=cache) for t in range(6)]
+    cache = StaticKVCache(9) if static else KVCache()
+    # a static cache returns all 9 slots: the causal mask of the full width hides the 3 not written yet
+    steps = [attn(x[:, t:t + 1], (causal_mask(9) if static else causal_mask(t + 1))[t:t + 1], cache=cache)
+             for t in range(6)]
     assert len(cache) == 6
     assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-6)
+
+
+def test_a_static_cache_refuses_more_positions_than_it_holds():
+    cache = StaticKVCache(4)
+    cache.append(torch.zeros(1, 2, 3, 8), torch.zeros(1, 2, 3, 8))
+    with pytest.raises(ValueError, match="holds 4"):
+        cache.append(torch.zeros(1, 2, 2, 8), torch.zeros(1, 2, 2, 8))
 
 
 def test_cross_attention_projects_the_memory_once():
