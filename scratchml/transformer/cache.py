@@ -39,8 +39,8 @@ class StaticKVCache(KVCache):
     keys are zeros, never garbage, so that a weight of 0 times them stays 0).
 
     Why: with growing keys, every step multiplies tensors of a new shape, and in bfloat16 oneDNN
-    builds a new kernel for each new shape (measured: 6 times slower than the product itself for
-    one new token). Here the shapes stay the same from the second step on, and no step copies the
+    builds a new kernel for each new shape, which for one new token costs several times the product
+    itself. Here the shapes stay the same from the second step on, and no step copies the
     earlier keys. Attending over the empty slots too costs little while a step has one query."""
 
     def __init__(self, capacity: int):
