@@ -113,18 +113,19 @@ def generate(model: GPT, prompts: list[list[int]], max_new_tokens: int, sampling
     # step, and for one new token per step that conversion costs more than the products themselves.
     try:
         with torch.no_grad(), autocast(device, bf16):
-            return _generate(model, prompts, max_new_tokens, sampling, generator, use_cache, on_token, device)
+            return _generate(model, prompts, max_new_tokens, sampling, generator, use_cache, on_token, bf16)
     finally:
         model.train(was_training)
 
 
-def _generate(model, prompts, max_new_tokens, sampling, generator, use_cache, on_token, device):
+def _generate(model, prompts, max_new_tokens, sampling, generator, use_cache, on_token, bf16):
     """The decoding loop of ``generate``, which checked the arguments."""
+    device = next(model.parameters()).device
     eot = model.cfg.eot_id
     ids, mask = left_padded(prompts, eot, device)
     # bfloat16 gets the preallocated cache, whose shapes do not change from step to step (see
     # StaticKVCache); float32 keeps the growing one, whose sums run over exactly the positions so far
-    cache = model.new_cache(static=torch.is_autocast_enabled(device.type)) if use_cache else None
+    cache = model.new_cache(static=bf16) if use_cache else None
     logits = model(ids, mask, cache, last_only=True)[:, -1]  # (B, V)
     done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
     out: list[list[int]] = [[] for _ in prompts]
