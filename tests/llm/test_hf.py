@@ -112,6 +112,12 @@ def test_folders_that_are_not_our_gpt2_are_one_line_errors(tmp_path, tokenizer):
     (tmp_path / "bert" / "config.json").write_text(json.dumps({**config, "model_type": "bert"}))
     with pytest.raises(ScratchMLError, match="only GPT-2"):
         import_hf(tmp_path / "bert")
+    ours = tmp_path / "ours"  # a scratchml model folder: its config.json names our format
+    ours.mkdir()
+    (ours / "config.json").write_text(json.dumps({"format": "scratchml-gpt", "model": {}}))
+    (ours / "model.safetensors").write_bytes(b"\x00" * 20)
+    with pytest.raises(ScratchMLError, match="already a scratchml GPT"):
+        import_hf(ours)
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(ScratchMLError, match="pickle"):
