@@ -137,4 +137,11 @@ class GPT(nn.Module):
         x = self.hidden(ids, attention_mask, cache)  # (B, T, C)
         if last_only:
             x = x[:, -1:]  # (B, 1, C)
-        return x @ self.tokens.weight.T  # (B, T, V): tied output embedding
+        return self.logits(x)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Hidden states (..., C) -> logits (..., V): dot products with the token embeddings (tied)."""
+        # F.linear on the parameter itself, not x @ weight.T: autocast keeps its bfloat16 copy of a
+        # parameter for the whole autocast region, but converts a view such as weight.T anew at every
+        # call, which in generation is a 3 M-number conversion for every token.
+        return F.linear(x, self.tokens.weight)

@@ -64,7 +64,7 @@ class PolicyWithValue(nn.Module):
         values (B, R) of the states they were predicted from."""
         P = packed.prompt_length
         h = self.gpt.hidden(packed.ids, packed.mask)[:, P - 1:-1]  # (B, R, C)
-        logits = (h @ self.gpt.tokens.weight.T).float() / temperature
+        logits = self.gpt.logits(h).float() / temperature
         return logits, self.value(h).squeeze(-1).float()
 
 
