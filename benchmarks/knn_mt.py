@@ -5,12 +5,13 @@
     python benchmarks/knn_mt.py --tune [--limit 600]     # the settings grid on the validation split
     python benchmarks/knn_mt.py --domains --sigma 30 60 100   # σ on the validation splits of both domains
 
-The datastore is the model's cached one (its Tatoeba training pairs, scratchml/translate/datastore.py)
-unless ``--domain`` builds one from the first half of a test set and scores the second half: domain
-adaptation with a few in-domain translations and no training. ``--tune`` decodes the held-out Tatoeba
-validation pairs (absent from the datastore), changing one setting of the grid at a time (twice
-round, keeping the best value of each) and printing each BLEU: how the defaults of ``KNNSettings`` were chosen. ``--domains`` checks settings on text unlike
-the datastore: for each σ, the BLEU gain on the Tatoeba validation split, on 1,000 pairs of the News
+The datastore is the model's cached one (its Tatoeba training pairs,
+scratchml/translate/datastore.py) unless ``--domain`` builds one from the first half of a test set
+and scores the second half: domain adaptation with a few in-domain translations and no training.
+``--tune`` decodes the held-out Tatoeba validation pairs (absent from the datastore), changing one
+setting of the grid at a time (twice round, keeping the best value of each) and printing each BLEU:
+how the defaults of ``KNNSettings`` were chosen. ``--domains`` checks settings on text unlike the
+datastore: for each σ, the BLEU gain on the Tatoeba validation split, on 1,000 pairs of the News
 Commentary validation split with the Tatoeba datastore, and on the same pairs with a datastore of
 the other half of that split (a domain's own translations). The last line is JSON: both BLEU and
 chrF scores, the gain, sentences per second of each and the datastore's size.
