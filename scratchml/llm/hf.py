@@ -190,8 +190,6 @@ def import_hf(folder: str | os.PathLike) -> tuple[GPT, Tokenizer]:
     config = _read_json(folder / "config.json")
     if config.get("format") == "scratchml-gpt":
         raise ScratchMLError(f"{folder} is already a scratchml GPT: pass it to --model as it is")
-    if config.get("model_type") != "gpt2":
-        raise ScratchMLError(f"config.json has model_type {config.get('model_type')!r}: only GPT-2 models load here")
     tok_config = _read_json(folder / "tokenizer_config.json") if (folder / "tokenizer_config.json").exists() else {}
     eos = tok_config.get("eos_token") if isinstance(tok_config, dict) else None
     eos = eos.get("content") if isinstance(eos, dict) else eos
